@@ -1,0 +1,5 @@
+import sys
+
+from gateway.edges.cli.main import main
+
+sys.exit(main())

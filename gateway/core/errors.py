@@ -1,0 +1,73 @@
+"""Domain errors: every refusal the gateway can give, with its HTTP meaning.
+
+Edges turn these into responses in one place; nothing else builds error bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+class GatewayError(Exception):
+    """A refusal with an HTTP status and an OpenAI-style error code."""
+
+    status: int = 500
+    code: str = "internal_error"
+    type: str = "server_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        rule: str | None = None,
+        headers: Mapping[str, str] = _NO_HEADERS,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.rule = rule
+        self.headers = headers
+
+
+class BadRequest(GatewayError):
+    status = 400
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+
+class NotFound(GatewayError):
+    status = 404
+    code = "not_found"
+    type = "invalid_request_error"
+
+
+class BodyTooLarge(GatewayError):
+    status = 413
+    code = "body_too_large"
+    type = "invalid_request_error"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    code = "unsupported_media_type"
+    type = "invalid_request_error"
+
+
+class UpstreamUnavailable(GatewayError):
+    status = 502
+    code = "upstream_unavailable"
+    type = "upstream_error"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    code = "upstream_timeout"
+    type = "upstream_error"
+
+
+class InternalError(GatewayError):
+    """Stands in for an unexpected failure: its message never carries the cause."""

@@ -1,0 +1,59 @@
+"""`phasegate`: one command, one subcommand per job; exit 0 ok, 1 refused, 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from gateway import __version__
+from gateway.edges.cli import mock_model
+from gateway.edges.cli.demo import run_demo
+from gateway.edges.cli.options import add_setting_flags, settings_from
+from gateway.edges.cli.serve import run_serve
+from gateway.edges.settings import SettingsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="phasegate",
+        description="Access-control gateway for rolling a generative video model out in phases.",
+    )
+    parser.add_argument("--version", action="version", version=f"phasegate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    add_setting_flags(serve, serve=True)
+
+    demo = commands.add_parser(
+        "demo", help="run the mock model API and the gateway in front of it, on loopback"
+    )
+    add_setting_flags(demo, serve=True)
+
+    mock = commands.add_parser("mock-model", help="run the built-in mock video model API alone")
+    mock_model.add_arguments(mock)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
+    try:
+        return command(args)
+    except SettingsError as exc:
+        print(f"phasegate {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": lambda args: run_serve(settings_from(args)),
+    "demo": lambda args: run_demo(settings_from(args)),
+    "mock-model": mock_model.run_mock_model,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""`phasegate serve`: the gateway on uvicorn with uvloop and httptools."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from gateway.edges.http.app import create_app
+from gateway.edges.logging import configure_logging
+from gateway.edges.settings import Settings, SettingsError
+
+
+def check_serveable(settings: Settings) -> None:
+    if settings.workers > 1 and settings.limits_url == "memory://":
+        raise SettingsError(
+            "--workers: several workers need shared limits; the in-process limiter "
+            "would multiply every limit by the number of workers (use a redis:// store or --limits)"
+        )
+    if settings.workers > 1:
+        raise SettingsError(
+            "--workers: several workers are not supported yet; run replicas instead"
+        )
+
+
+def uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def run_serve(settings: Settings) -> int:
+    check_serveable(settings)
+    configure_logging(settings.log_level)
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings.host, settings.port))
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,28 @@
+"""Liveness and readiness probes; neither needs a token."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.ports.upstream import Upstream
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def readiness(upstream: Upstream) -> Callable[[Request], Awaitable[Response]]:
+    """Ready when every dependency the gateway needs to forward a request answers."""
+
+    async def readyz(_: Request) -> Response:
+        checks = {"upstream": "ok" if await upstream.reachable() else "unreachable"}
+        ready = all(state == "ok" for state in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return readyz

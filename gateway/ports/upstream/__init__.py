@@ -1,0 +1,3 @@
+from gateway.ports.upstream.base import Headers, RequestBody, Upstream, UpstreamResponse
+
+__all__ = ["Headers", "RequestBody", "Upstream", "UpstreamResponse"]

@@ -1,0 +1,129 @@
+"""The phasegate command as a user runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from tests.support.servers import free_port
+
+PHASEGATE = [sys.executable, "-m", "gateway"]
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PHASEGATE, *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@contextmanager
+def _process(*args: str) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [*PHASEGATE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def _wait_ready(url: str, timeout: float = 15) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_help_lists_the_commands() -> None:
+    """`phasegate --help` exits 0 and names serve, demo and mock-model."""
+    result = _run("--help")
+    assert result.returncode == 0
+    for command in ("serve", "demo", "mock-model"):
+        assert command in result.stdout
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    """An unknown subcommand exits 2."""
+    assert _run("fly").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--upstream-timeout", "5x"], {}, "--upstream-timeout"),
+        (["--port", "99999"], {}, "--port"),
+        ([], {"PHASEGATE_MAX_BODY": "huge"}, "PHASEGATE_MAX_BODY (--max-body)"),
+        (["--upstream", "not a url"], {}, "--upstream"),
+        (["--workers", "4"], {}, "--workers"),
+    ],
+)
+def test_serve_refuses_bad_settings_with_status_2(
+    args: list[str], env: dict[str, str], named: str
+) -> None:
+    """A bad setting exits 2 before listening, with a message naming the option."""
+    result = _run("serve", *args, env=env)
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_forwards_to_the_mock_model(tmp_path: object) -> None:
+    """`phasegate mock-model` and `phasegate serve --upstream` work together as real processes."""
+    mock_port, gateway_port = free_port(), free_port()
+    with (
+        _process("mock-model", "--port", str(mock_port), "--job-seconds", "0"),
+        _process(
+            "serve",
+            "--port",
+            str(gateway_port),
+            "--upstream",
+            f"http://127.0.0.1:{mock_port}",
+            "--upstream-key",
+            "sk-process-secret",
+        ) as gateway,
+    ):
+        base = f"http://127.0.0.1:{gateway_port}"
+        _wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
+        assert _wait_ready(f"{base}/healthz").status_code == 200
+        assert _wait_ready(f"{base}/readyz").status_code == 200
+        created = httpx.post(f"{base}/v1/videos", json={"prompt": "a lighthouse at dusk"})
+        assert created.status_code == 200
+        video = httpx.get(f"{base}/v1/videos/{created.json()['id']}").json()
+        assert video["status"] == "completed"
+    _, stderr = gateway.communicate()
+    assert "sk-process-secret" not in stderr
+    assert '"path":"/v1/videos"' in stderr
+
+
+def test_demo_prints_what_to_try_and_serves_it() -> None:
+    """`phasegate demo` starts both servers and prints working URLs and curl lines."""
+    port = free_port()
+    with _process("demo", "--port", str(port)) as demo:
+        assert _wait_ready(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        created = httpx.post(f"http://127.0.0.1:{port}/v1/videos", json={"prompt": "a demo"})
+        assert created.status_code == 200
+    stdout, _ = demo.communicate()
+    assert f"http://127.0.0.1:{port}" in stdout
+    assert "curl" in stdout
