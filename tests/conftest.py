@@ -3,17 +3,22 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.edges.http.app import create_app
 from gateway.edges.settings import Settings
 from gateway.mockmodel.app import create_mock_app
+from tests.support.identity import Credential, access_token, grant
 from tests.support.servers import AppServer
 
 # Jobs finish quickly so lifecycle tests take well under a second each.
 MOCK_JOB_SECONDS = 0.6
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
 
 @pytest.fixture
@@ -22,23 +27,61 @@ def mock_model() -> Iterator[AppServer]:
         yield server
 
 
-GatewayFactory = Callable[..., AppServer]
+@dataclass
+class Gateway:
+    """A gateway serving on a loopback port, with the state file its admin would use."""
+
+    server: AppServer
+    settings: Settings
+    resources: ExitStack
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def state_file(self) -> Path:
+        return self.settings.data_dir / "state.db"
+
+    def grant(self, principal: str, tier: str = "invited_artists") -> Credential:
+        return grant(self.state_file, principal, tier)
+
+    def token(self, credential: Credential) -> str:
+        return access_token(self.url, credential)
+
+    def client(self, principal: str = "alice", tier: str = "invited_artists") -> httpx.Client:
+        """An HTTP client holding a fresh access token of a newly granted principal."""
+        token = self.token(self.grant(principal, tier))
+        client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
+        self.resources.callback(client.close)
+        return client
+
+
+GatewayFactory = Callable[..., Gateway]
 
 
 @pytest.fixture
-def start_gateway(tmp_path: object) -> Iterator[GatewayFactory]:
-    """Starts a real gateway on a loopback port in front of the given upstream URL."""
+def start_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
+    """Starts real gateways on loopback ports in front of the given upstream URL."""
     with ExitStack() as stack:
 
-        def start(upstream: str, **overrides: Any) -> AppServer:
+        def start(upstream: str, **overrides: Any) -> Gateway:
             settings = dataclasses.replace(
-                Settings(upstream=upstream, access_log=False), **overrides
+                Settings(
+                    upstream=upstream,
+                    access_log=False,
+                    data_dir=tmp_path / "data",
+                    policies=POLICIES,
+                    issuer="http://phasegate.test",
+                ),
+                **overrides,
             )
-            return stack.enter_context(AppServer(create_app(settings)))
+            server = stack.enter_context(AppServer(create_app(settings)))
+            return Gateway(server, settings, stack)
 
         yield start
 
 
 @pytest.fixture
-def gateway(mock_model: AppServer, start_gateway: GatewayFactory) -> AppServer:
+def gateway(mock_model: AppServer, start_gateway: GatewayFactory) -> Gateway:
     return start_gateway(mock_model.url)

@@ -71,3 +71,34 @@ class UpstreamTimeout(GatewayError):
 
 class InternalError(GatewayError):
     """Stands in for an unexpected failure: its message never carries the cause."""
+
+
+class MissingToken(GatewayError):
+    """No credentials at all: RFC 6750 section 3.1 says the challenge carries no error code."""
+
+    status = 401
+    code = "missing_token"
+    type = "authentication_error"
+
+    def __init__(self, message: str = "This route needs a Bearer access token.") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidToken(GatewayError):
+    status = 401
+    code = "invalid_token"
+    type = "authentication_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+
+class DependencyUnavailable(GatewayError):
+    """A dependency the request needs (store, limits, audit sink) is down: fail closed."""
+
+    status = 503
+    code = "dependency_unavailable"
+    type = "server_error"

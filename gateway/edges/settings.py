@@ -55,6 +55,10 @@ class Settings:
         return self.store_url if self.store_url.startswith("redis") else "memory://"
 
     @property
+    def issuer_url(self) -> str:
+        return self.issuer or f"http://{self.host}:{self.port}"
+
+    @property
     def audit_url(self) -> str:
         return self.audit or f"file://{(self.data_dir / 'audit').resolve()}"
 

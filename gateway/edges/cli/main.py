@@ -7,10 +7,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gateway import __version__
+from gateway.edges.admin import Refused
 from gateway.edges.cli import mock_model
+from gateway.edges.cli.admin_commands import add_commands
 from gateway.edges.cli.demo import run_demo
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.serve import run_serve
+from gateway.edges.policy_names import PolicyFolderError
 from gateway.edges.settings import SettingsError
 
 
@@ -32,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mock = commands.add_parser("mock-model", help="run the built-in mock video model API alone")
     mock_model.add_arguments(mock)
+    _COMMANDS.update(add_commands(commands))
     return parser
 
 
@@ -44,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"phasegate {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (Refused, PolicyFolderError) as exc:
+        print(f"phasegate {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

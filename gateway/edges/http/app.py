@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Route
 
+from gateway.core.tokens import TokenRules
+from gateway.edges.http.authentication import BearerTokenBackend, refusal_response
+from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.health import healthz, readiness
+from gateway.edges.http.oauth.routes import OAuthEndpoints
 from gateway.edges.http.pipeline import Pipeline
-from gateway.edges.http.proxy import ProxyConfig, ReverseProxy
+from gateway.edges.http.proxy import ReverseProxy
 from gateway.edges.http.request_identity import RequestIdentity
+from gateway.edges.http.steps.caller import RequireCaller
+from gateway.edges.http.steps.ownership import JobOwnership
 from gateway.edges.settings import Settings
+from gateway.edges.shared_state import SharedState, watching
+from gateway.ports.store import Store, open_store
 from gateway.ports.upstream import Upstream
 from gateway.ports.upstream.aiohttp_client import AiohttpUpstream, UpstreamConfig
 
@@ -28,26 +38,52 @@ def build_upstream(settings: Settings) -> Upstream:
     )
 
 
-def create_app(settings: Settings, *, upstream: Upstream | None = None) -> Starlette:
-    model_api = upstream if upstream is not None else build_upstream(settings)
-    proxy = ReverseProxy(
-        model_api,
-        Pipeline(),
-        ProxyConfig(max_body=settings.max_body, upstream_key=settings.upstream_key),
+def token_rules(settings: Settings) -> TokenRules:
+    return TokenRules(
+        issuer=settings.issuer_url, audience=settings.audience, lifetime=settings.token_ttl
     )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    upstream: Upstream | None = None,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    model_api = upstream if upstream is not None else build_upstream(settings)
+    state_store = store if store is not None else open_store(settings.store_url)
+    state = SharedState(state_store, clock)
+    rules = token_rules(settings)
+    forwarder = Forwarder(model_api, settings.upstream_key)
+    pipeline = Pipeline(
+        [
+            RequireCaller(),
+            JobOwnership(state_store, forwarder, clock),
+        ]
+    )
+    proxy = AuthenticationMiddleware(
+        ReverseProxy(forwarder, pipeline, max_body=settings.max_body),
+        backend=BearerTokenBackend(state, rules, clock),
+        on_error=refusal_response,
+    )
+    oauth = OAuthEndpoints(state, rules, clock)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
-            yield
+            async with watching(state):
+                yield
         finally:
             await model_api.close()
+            await state_store.close()
 
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readiness(model_api), methods=["GET"]),
-            # Everything else belongs to the model API, behind the pipeline.
+            Route("/readyz", readiness(model_api, state), methods=["GET"]),
+            *oauth.routes(),
+            # Everything else belongs to the model API, behind authentication and the pipeline.
             Route("/{path:path}", proxy),
         ],
         middleware=[Middleware(RequestIdentity, access_log=settings.access_log)],

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.edges.shared_state import SharedState
 from gateway.ports.upstream import Upstream
 
 
@@ -14,11 +15,14 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def readiness(upstream: Upstream) -> Callable[[Request], Awaitable[Response]]:
+def readiness(upstream: Upstream, state: SharedState) -> Callable[[Request], Awaitable[Response]]:
     """Ready when every dependency the gateway needs to forward a request answers."""
 
     async def readyz(_: Request) -> Response:
-        checks = {"upstream": "ok" if await upstream.reachable() else "unreachable"}
+        checks = {
+            "upstream": "ok" if await upstream.reachable() else "unreachable",
+            "store": "ok" if state.healthy else "unavailable",
+        }
         ready = all(state == "ok" for state in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "unready", "checks": checks},

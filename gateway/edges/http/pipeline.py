@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.core.routes import Route
+from gateway.core.tokens import AccessClaims
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class Exchange:
     target: str
     headers: list[tuple[str, str]]
     client_host: str | None
+    caller: AccessClaims | None = None
     body: bytes | None = None
     upstream_headers: list[tuple[str, str]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -35,6 +37,15 @@ class Exchange:
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer a step gives in place of the model API's (a listing, a held request)."""
+
+    status: int
+    document: Any
+    headers: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What the model API answered, as far as steps need to know."""
 
@@ -44,8 +55,8 @@ class Outcome:
 
 
 class Step(Protocol):
-    async def before(self, exchange: Exchange) -> None:
-        """Admit the exchange or raise a `GatewayError` to refuse it."""
+    async def before(self, exchange: Exchange) -> Reply | None:
+        """Admit the exchange (None), answer it instead of the model API, or raise to refuse."""
         ...
 
     async def after(self, exchange: Exchange, outcome: Outcome) -> None:
@@ -58,9 +69,12 @@ class Pipeline:
         self._steps = tuple(steps)
         self._reversed = tuple(reversed(self._steps))
 
-    async def before(self, exchange: Exchange) -> None:
+    async def before(self, exchange: Exchange) -> Reply | None:
         for step in self._steps:
-            await step.before(exchange)
+            reply = await step.before(exchange)
+            if reply is not None:
+                return reply
+        return None
 
     async def after(self, exchange: Exchange, outcome: Outcome) -> None:
         for step in self._reversed:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import structlog
 
 from gateway.core.errors import GatewayError, UnsupportedMediaType
@@ -11,16 +9,14 @@ from gateway.core.hop_by_hop import end_to_end
 from gateway.core.routes import classify
 from gateway.edges.http import request_body
 from gateway.edges.http.asgi import Receive, Scope, Send, first_header
+from gateway.edges.http.authentication import Caller
+from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, Pipeline
-from gateway.edges.http.responses import send_error
-from gateway.ports.upstream import RequestBody, Upstream, UpstreamResponse
+from gateway.edges.http.responses import send_error, send_json
+from gateway.ports.upstream import RequestBody, UpstreamResponse
 
 _log = structlog.get_logger("phasegate.proxy")
 
-# Never forwarded: the caller's credentials are for the gateway alone, and the
-# identity headers are the gateway's to set, so a caller must not be able to forge them.
-_CALLER_ONLY = frozenset({"host", "authorization", "x-request-id", "expect"})
-_GATEWAY_SET_PREFIX = "x-phasegate-"
 # The upstream's own framing and identity are replaced by the gateway's server.
 _UPSTREAM_ONLY = frozenset({"server", "date"})
 _GENERATION_TYPES = ("application/json", "multipart/form-data")
@@ -28,20 +24,11 @@ _GENERATION_TYPES = ("application/json", "multipart/form-data")
 _MAX_GENERATION_ANSWER = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class ProxyConfig:
-    max_body: int
-    upstream_key: str | None = None
-
-
 class ReverseProxy:
-    def __init__(self, upstream: Upstream, pipeline: Pipeline, config: ProxyConfig) -> None:
-        self._upstream = upstream
+    def __init__(self, forwarder: Forwarder, pipeline: Pipeline, *, max_body: int) -> None:
+        self._forwarder = forwarder
         self._pipeline = pipeline
-        self._config = config
-        self._credential = (
-            [("authorization", f"Bearer {config.upstream_key}")] if config.upstream_key else []
-        )
+        self._max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id: str = scope["state"]["request_id"]
@@ -55,12 +42,16 @@ class ReverseProxy:
             + ("?" + query.decode("latin-1") if query else ""),
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
             client_host=scope["client"][0] if scope.get("client") else None,
+            caller=user.claims if isinstance(user := scope.get("user"), Caller) else None,
         )
         try:
             body = await self._read_body(exchange, scope, receive)
-            await self._pipeline.before(exchange)
-            response = await self._upstream.send(
-                exchange.method, exchange.target, self._upstream_headers(exchange), body
+            reply = await self._pipeline.before(exchange)
+            if reply is not None:
+                await send_json(send, reply.status, reply.document, dict(reply.headers))
+                return
+            response = await self._forwarder.upstream.send(
+                exchange.method, exchange.target, self._forwarder.headers_for(exchange), body
             )
         except GatewayError as error:
             await send_error(send, error, request_id)
@@ -71,7 +62,7 @@ class ReverseProxy:
             response.release()
 
     async def _read_body(self, exchange: Exchange, scope: Scope, receive: Receive) -> RequestBody:
-        limit = self._config.max_body
+        limit = self._max_body
         length = request_body.declared_length(first_header(scope, b"content-length"), limit)
         if exchange.route.kind.is_generation:
             content_type = (exchange.header("content-type") or "").split(";", 1)[0].strip().lower()
@@ -87,18 +78,6 @@ class ReverseProxy:
             return None
         return request_body.stream(receive, limit)
 
-    def _upstream_headers(self, exchange: Exchange) -> list[tuple[str, str]]:
-        dropped = _CALLER_ONLY | ({"content-length"} if exchange.body is not None else frozenset())
-        headers = [
-            (name, value)
-            for name, value in end_to_end(exchange.headers, also_drop=dropped)
-            if not name.startswith(_GATEWAY_SET_PREFIX)
-        ]
-        headers.append(("x-request-id", exchange.request_id))
-        headers.extend(self._credential)
-        headers.extend(exchange.upstream_headers)
-        return headers
-
     async def _answer(self, exchange: Exchange, response: UpstreamResponse, send: Send) -> None:
         headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
@@ -107,16 +86,22 @@ class ReverseProxy:
         if exchange.route.kind.is_generation:
             try:
                 body = await response.read(_MAX_GENERATION_ANSWER)
+                await self._pipeline.after(
+                    exchange, Outcome(response.status, response.headers, body)
+                )
             except GatewayError as error:
                 await send_error(send, error, exchange.request_id)
                 return
-            await self._pipeline.after(exchange, Outcome(response.status, response.headers, body))
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
             await send({"type": "http.response.body", "body": body})
             return
-        await self._pipeline.after(exchange, Outcome(response.status, response.headers))
+        try:
+            await self._pipeline.after(exchange, Outcome(response.status, response.headers))
+        except GatewayError as error:
+            await send_error(send, error, exchange.request_id)
+            return
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
             async for chunk in response.body():

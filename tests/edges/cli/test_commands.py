@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import POLICIES
 from tests.support.servers import free_port
 
 PHASEGATE = [sys.executable, "-m", "gateway"]
@@ -89,9 +93,10 @@ def test_serve_refuses_bad_settings_with_status_2(
     assert "Traceback" not in result.stderr
 
 
-def test_serve_forwards_to_the_mock_model(tmp_path: object) -> None:
-    """`phasegate mock-model` and `phasegate serve --upstream` work together as real processes."""
+def test_serve_forwards_to_the_mock_model(tmp_path: Path) -> None:
+    """`mock-model`, `serve` and `grant` work together as separate real processes."""
     mock_port, gateway_port = free_port(), free_port()
+    settings = ["--data-dir", str(tmp_path), "--policies", str(POLICIES)]
     with (
         _process("mock-model", "--port", str(mock_port), "--job-seconds", "0"),
         _process(
@@ -102,28 +107,56 @@ def test_serve_forwards_to_the_mock_model(tmp_path: object) -> None:
             f"http://127.0.0.1:{mock_port}",
             "--upstream-key",
             "sk-process-secret",
+            *settings,
         ) as gateway,
     ):
         base = f"http://127.0.0.1:{gateway_port}"
         _wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
         assert _wait_ready(f"{base}/healthz").status_code == 200
         assert _wait_ready(f"{base}/readyz").status_code == 200
-        created = httpx.post(f"{base}/v1/videos", json={"prompt": "a lighthouse at dusk"})
+        granted = _run("grant", "alice", "--tier", "studios", "--json", *settings)
+        assert granted.returncode == 0, granted.stderr
+        credential = json.loads(granted.stdout)
+        token = httpx.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(credential["client_id"], credential["client_secret"]),
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(f"{base}/v1/videos", json={"prompt": "a lighthouse"}, headers=auth)
         assert created.status_code == 200
-        video = httpx.get(f"{base}/v1/videos/{created.json()['id']}").json()
+        video = httpx.get(f"{base}/v1/videos/{created.json()['id']}", headers=auth).json()
         assert video["status"] == "completed"
     _, stderr = gateway.communicate()
-    assert "sk-process-secret" not in stderr
+    for secret in ("sk-process-secret", token, credential["client_secret"]):
+        assert secret not in stderr
     assert '"path":"/v1/videos"' in stderr
 
 
-def test_demo_prints_what_to_try_and_serves_it() -> None:
-    """`phasegate demo` starts both servers and prints working URLs and curl lines."""
+def test_demo_credentials_issue_tokens(tmp_path: Path) -> None:
+    """`phasegate demo` prints one credential per tier, and a printed one creates a video."""
     port = free_port()
-    with _process("demo", "--port", str(port)) as demo:
-        assert _wait_ready(f"http://127.0.0.1:{port}/readyz").status_code == 200
-        created = httpx.post(f"http://127.0.0.1:{port}/v1/videos", json={"prompt": "a demo"})
+    with _process(
+        "demo", "--port", str(port), "--policies", str(POLICIES), "--data-dir", str(tmp_path)
+    ) as demo:
+        base = f"http://127.0.0.1:{port}"
+        assert _wait_ready(f"{base}/readyz").status_code == 200
+        assert demo.stdout is not None
+        lines: list[str] = []
+        while not any(line.startswith("Try it") for line in lines):
+            lines.append(demo.stdout.readline())
+        text = "".join(lines)
+        _, _, client_id, secret = re.findall(
+            r"^  (\w+)\s+(demo-\w+)\s+(pgc_\w+)\s+(pgs_\S+)$", text, re.M
+        )[0]
+        token = httpx.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+        ).json()["access_token"]
+        created = httpx.post(
+            f"{base}/v1/videos",
+            json={"prompt": "a demo"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert created.status_code == 200
-    stdout, _ = demo.communicate()
-    assert f"http://127.0.0.1:{port}" in stdout
-    assert "curl" in stdout

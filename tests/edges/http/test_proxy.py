@@ -11,7 +11,7 @@ from importlib import resources
 import httpx
 
 from gateway.mockmodel.app import create_mock_app
-from tests.conftest import MOCK_JOB_SECONDS, GatewayFactory
+from tests.conftest import MOCK_JOB_SECONDS, Gateway, GatewayFactory
 from tests.support.servers import AppServer, RawPeer, free_port, read_request_head
 
 VIDEO = {"model": "sora-2", "prompt": "A paper boat on a rainy street", "seconds": "4"}
@@ -42,9 +42,9 @@ def _last_upstream_request(mock_model: AppServer) -> Forwarded:
     return _upstream_requests(mock_model)[-1]
 
 
-def test_job_lifecycle_through_the_gateway(gateway: AppServer) -> None:
+def test_job_lifecycle_through_the_gateway(gateway: Gateway) -> None:
     """A video is created, polled to completion and downloaded byte for byte via the gateway."""
-    with httpx.Client(base_url=gateway.url) as client:
+    with gateway.client() as client:
         created = client.post("/v1/videos", json=VIDEO)
         assert created.status_code == 200
         video = created.json()
@@ -67,7 +67,7 @@ def test_job_lifecycle_through_the_gateway(gateway: AppServer) -> None:
         assert client.delete(f"/v1/videos/{video['id']}").json()["deleted"] is True
         gone = client.get(f"/v1/videos/{video['id']}")
         assert gone.status_code == 404
-        assert gone.json()["error"]["code"] == "video_not_found"
+        assert gone.json()["error"]["code"] == "not_found"
 
 
 def test_large_download_streams_byte_for_byte(start_gateway: GatewayFactory) -> None:
@@ -75,7 +75,7 @@ def test_large_download_streams_byte_for_byte(start_gateway: GatewayFactory) -> 
     size = 8 * 1024 * 1024
     with AppServer(create_mock_app(job_seconds=0, content_size=size)) as upstream:
         gateway = start_gateway(upstream.url)
-        with httpx.Client(base_url=gateway.url) as client:
+        with gateway.client() as client:
             video_id = client.post("/v1/videos", json=VIDEO).json()["id"]
             direct = httpx.get(f"{upstream.url}/v1/videos/{video_id}/content").content
             digest = hashlib.sha256()
@@ -92,14 +92,14 @@ def test_large_download_streams_byte_for_byte(start_gateway: GatewayFactory) -> 
 
 
 def test_multipart_with_reference_passes_through_unchanged(
-    gateway: AppServer, mock_model: AppServer
+    gateway: Gateway, mock_model: AppServer
 ) -> None:
     """A multipart body with an input_reference file reaches the model API byte for byte."""
     image = bytes(range(256)) * 64
-    with httpx.Client() as client:
+    with gateway.client() as client:
         request = client.build_request(
             "POST",
-            f"{gateway.url}/v1/videos",
+            "/v1/videos",
             data={"model": "sora-2", "prompt": "Animate this", "seconds": "8"},
             files={"input_reference": ("ref.png", image, "image/png")},
         )
@@ -115,7 +115,7 @@ def test_multipart_with_reference_passes_through_unchanged(
 def test_upstream_down_is_502(start_gateway: GatewayFactory) -> None:
     """Nothing listening upstream gives 502 in the OpenAI error envelope with the request id."""
     gateway = start_gateway(f"http://127.0.0.1:{free_port()}")
-    response = httpx.post(f"{gateway.url}/v1/videos", json=VIDEO)
+    response = gateway.client().post("/v1/videos", json=VIDEO)
     assert response.status_code == 502
     error = response.json()["error"]
     assert error["code"] == "upstream_unavailable"
@@ -132,7 +132,7 @@ def test_upstream_hanging_is_504_on_time(start_gateway: GatewayFactory) -> None:
     with RawPeer(silent) as peer:
         gateway = start_gateway(peer.url, upstream_timeout=0.5)
         started = time.monotonic()
-        response = httpx.get(f"{gateway.url}/v1/videos/video_x", timeout=10)
+        response = gateway.client().post("/v1/videos", json=VIDEO, timeout=10)
         elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "upstream_timeout"
@@ -150,14 +150,14 @@ def test_upstream_garbage_is_502(start_gateway: GatewayFactory) -> None:
 
     with RawPeer(garbage) as peer:
         gateway = start_gateway(peer.url)
-        response = httpx.get(f"{gateway.url}/v1/videos")
+        response = gateway.client().post("/v1/videos", json=VIDEO)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_unavailable"
 
 
-def test_upstream_error_answer_passes_through(gateway: AppServer) -> None:
+def test_upstream_error_answer_passes_through(gateway: Gateway) -> None:
     """A 4xx from the model API reaches the caller as it is, not rewritten."""
-    response = httpx.post(f"{gateway.url}/v1/videos", json={**VIDEO, "seconds": "5"})
+    response = gateway.client().post("/v1/videos", json={**VIDEO, "seconds": "5"})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "seconds"
 
@@ -168,7 +168,7 @@ def test_oversized_generation_body_is_413(
     """A generation body over --max-body is refused with 413 and never forwarded."""
     gateway = start_gateway(mock_model.url, max_body=1024)
     httpx.delete(f"{mock_model.url}/_mock/requests")
-    response = httpx.post(f"{gateway.url}/v1/videos", json={**VIDEO, "prompt": "x" * 4096})
+    response = gateway.client().post("/v1/videos", json={**VIDEO, "prompt": "x" * 4096})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
     assert _upstream_requests(mock_model) == []
@@ -184,18 +184,18 @@ def test_oversized_chunked_body_is_413(
         for _ in range(8):
             yield b'{"pad": "' + b"x" * 500 + b'"}'
 
-    response = httpx.post(
-        f"{gateway.url}/v1/videos",
+    response = gateway.client().post(
+        "/v1/videos",
         content=chunks(),  # type: ignore[arg-type]
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
 
 
-def test_unsupported_generation_body_is_415(gateway: AppServer) -> None:
+def test_unsupported_generation_body_is_415(gateway: Gateway) -> None:
     """A generation request that is neither JSON nor multipart is refused with 415."""
-    response = httpx.post(
-        f"{gateway.url}/v1/videos", content=b"prompt=x", headers={"content-type": "text/plain"}
+    response = gateway.client().post(
+        "/v1/videos", content=b"prompt=x", headers={"content-type": "text/plain"}
     )
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
@@ -204,41 +204,40 @@ def test_unsupported_generation_body_is_415(gateway: AppServer) -> None:
 def test_hop_by_hop_and_caller_credentials_are_not_forwarded(
     start_gateway: GatewayFactory, mock_model: AppServer
 ) -> None:
-    """Hop-by-hop headers, the caller's Authorization and forged identity headers stay behind."""
+    """Hop-by-hop headers, the caller's token and forged identity headers stay behind."""
     gateway = start_gateway(mock_model.url, upstream_key="sk-upstream-test")
-    response = httpx.post(
-        f"{gateway.url}/v1/videos",
+    client = gateway.client()
+    caller_token = client.headers["authorization"].removeprefix("Bearer ")
+    response = client.post(
+        "/v1/videos",
         json=VIDEO,
         headers={
-            "Authorization": "Bearer caller-token",
             "Connection": "keep-alive, X-Hop-Secret",
             "X-Hop-Secret": "for-this-hop-only",
             "Keep-Alive": "timeout=5",
             "Proxy-Authorization": "Basic Zm9vOmJhcg==",
             "TE": "trailers",
             "X-PhaseGate-Principal": "someone-else",
+            "X-PhaseGate-Tier": "public",
             "X-Custom-End-To-End": "kept",
         },
     )
     assert response.status_code == 200
     headers = _last_upstream_request(mock_model).headers
-    for dropped in (
-        "x-hop-secret",
-        "keep-alive",
-        "proxy-authorization",
-        "te",
-        "x-phasegate-principal",
-    ):
+    for dropped in ("x-hop-secret", "keep-alive", "proxy-authorization", "te"):
         assert dropped not in headers
     assert headers["x-custom-end-to-end"] == "kept"
     assert headers["authorization"] == "Bearer sk-upstream-test"
+    assert headers["x-phasegate-principal"] == "alice"
+    assert headers["x-phasegate-tier"] == "invited_artists"
+    assert not any(caller_token in value for value in headers.values())
 
 
 def test_caller_authorization_dropped_without_upstream_key(
-    gateway: AppServer, mock_model: AppServer
+    gateway: Gateway, mock_model: AppServer
 ) -> None:
     """With no upstream credential configured, no Authorization header reaches the model API."""
-    httpx.get(f"{gateway.url}/v1/videos", headers={"Authorization": "Bearer caller-token"})
+    gateway.client().post("/v1/videos", json=VIDEO)
     assert "authorization" not in _last_upstream_request(mock_model).headers
 
 
@@ -257,7 +256,7 @@ def test_hop_by_hop_response_headers_are_stripped(start_gateway: GatewayFactory)
 
     with RawPeer(hop_headers) as peer:
         gateway = start_gateway(peer.url)
-        response = httpx.get(f"{gateway.url}/v1/videos")
+        response = gateway.client().post("/v1/videos", json=VIDEO)
     assert response.status_code == 200
     assert response.headers["x-end-to-end"] == "kept"
     for dropped in ("x-upstream-hop", "proxy-authenticate", "keep-alive"):
@@ -265,29 +264,32 @@ def test_hop_by_hop_response_headers_are_stripped(start_gateway: GatewayFactory)
 
 
 def test_request_id_generated_returned_and_forwarded(
-    gateway: AppServer, mock_model: AppServer
+    gateway: Gateway, mock_model: AppServer
 ) -> None:
     """Without a caller id the gateway mints one, returns it and sends it upstream."""
-    response = httpx.get(f"{gateway.url}/v1/videos")
+    client = gateway.client()
+    response = client.post("/v1/videos", json=VIDEO)
     minted = response.headers["x-request-id"]
     assert minted.startswith("req_")
     headers = _last_upstream_request(mock_model).headers
     assert headers["x-request-id"] == minted
-    assert httpx.get(f"{gateway.url}/v1/videos").headers["x-request-id"] != minted
+    assert client.post("/v1/videos", json=VIDEO).headers["x-request-id"] != minted
 
 
-def test_well_formed_request_id_passes_through(gateway: AppServer, mock_model: AppServer) -> None:
+def test_well_formed_request_id_passes_through(gateway: Gateway, mock_model: AppServer) -> None:
     """A caller's well-formed X-Request-ID is kept end to end."""
-    response = httpx.get(f"{gateway.url}/v1/videos", headers={"X-Request-ID": "trace-42.a_b"})
+    response = gateway.client().post(
+        "/v1/videos", json=VIDEO, headers={"X-Request-ID": "trace-42.a_b"}
+    )
     assert response.headers["x-request-id"] == "trace-42.a_b"
     headers = _last_upstream_request(mock_model).headers
     assert headers["x-request-id"] == "trace-42.a_b"
 
 
-def test_malformed_request_id_is_replaced(gateway: AppServer) -> None:
+def test_malformed_request_id_is_replaced(gateway: Gateway) -> None:
     """An over-long or oddly-charactered X-Request-ID is replaced, not echoed."""
     for hostile in ("x" * 129, "has space", "semi;colon", ""):
-        response = httpx.get(f"{gateway.url}/healthz", headers={"X-Request-ID": hostile})
+        response = gateway.client().get("/healthz", headers={"X-Request-ID": hostile})
         assert response.headers["x-request-id"] != hostile
         assert response.headers["x-request-id"].startswith("req_")
 
@@ -295,17 +297,17 @@ def test_malformed_request_id_is_replaced(gateway: AppServer) -> None:
 def test_error_responses_carry_the_request_id(start_gateway: GatewayFactory) -> None:
     """Gateway-made refusals carry the same request id in the header and the envelope."""
     gateway = start_gateway(f"http://127.0.0.1:{free_port()}")
-    response = httpx.get(f"{gateway.url}/v1/videos", headers={"X-Request-ID": "mine-1"})
+    response = gateway.client().post("/v1/videos", json=VIDEO, headers={"X-Request-ID": "mine-1"})
     assert response.headers["x-request-id"] == "mine-1"
     assert response.json()["error"]["request_id"] == "mine-1"
 
 
-def test_health_and_readiness(gateway: AppServer, start_gateway: GatewayFactory) -> None:
+def test_health_and_readiness(gateway: Gateway, start_gateway: GatewayFactory) -> None:
     """healthz answers always; readyz is ready only while the model API is reachable."""
-    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{gateway.url}/readyz").status_code == 200
+    assert gateway.client().get("/healthz").json() == {"status": "ok"}
+    assert gateway.client().get("/readyz").status_code == 200
     orphan = start_gateway(f"http://127.0.0.1:{free_port()}")
-    assert httpx.get(f"{orphan.url}/healthz").status_code == 200
-    unready = httpx.get(f"{orphan.url}/readyz")
+    assert orphan.client().get("/healthz").status_code == 200
+    unready = orphan.client().get("/readyz")
     assert unready.status_code == 503
     assert unready.json()["checks"]["upstream"] == "unreachable"

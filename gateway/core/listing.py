@@ -1,0 +1,40 @@
+"""`GET /v1/videos` answered from the caller's own jobs, in the OpenAI list shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.core.errors import BadRequest
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    after: str | None
+    limit: int
+    newest_first: bool
+
+
+def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+    raw_limit = params.get("limit", str(DEFAULT_LIMIT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}.", param="limit")
+    order = params.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc.", param="order")
+    after = params.get("after") or None
+    return ListQuery(after=after, limit=int(raw_limit), newest_first=order == "desc")
+
+
+def list_document(videos: Sequence[Mapping[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": list(videos),
+        "first_id": videos[0]["id"] if videos else None,
+        "last_id": videos[-1]["id"] if videos else None,
+        "has_more": has_more,
+    }

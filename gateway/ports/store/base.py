@@ -1,0 +1,86 @@
+"""The state store: grants, keys, revocations, job ownership and the rollout phase.
+
+One protocol, adapters beside it (SQLite embedded; Redis at scale). Every method
+is a single atomic operation against shared state that several gateway processes
+and the admin CLI use at once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached or answered in time; the caller picks the fail mode."""
+
+
+class Store(Protocol):
+    # Grants and revocation
+    async def add_grant(self, grant: Grant) -> None: ...
+
+    async def grant(self, client_id: str) -> Grant | None: ...
+
+    async def grants(self) -> list[Grant]:
+        """Every grant, oldest first, revoked ones included."""
+        ...
+
+    async def revoke_principal(self, principal: str, at: float) -> int:
+        """Revoke every live grant of the principal; the number revoked."""
+        ...
+
+    async def revoke_client(self, client_id: str, at: float) -> bool:
+        """Revoke one grant; False if it is unknown or already revoked."""
+        ...
+
+    async def revoke_token(self, jti: str, expires_at: float, at: float) -> None:
+        """Refuse one token until it would have expired anyway."""
+        ...
+
+    async def revocation_view(self, now: float) -> RevocationView:
+        """Grants and the revoked token ids that have not expired yet, at `revision()`."""
+        ...
+
+    async def revision(self) -> int:
+        """A number that changes whenever grants, revocations, keys or the phase change."""
+        ...
+
+    # Signing keys
+    async def add_key(self, key: StoredKey) -> None: ...
+
+    async def keys(self) -> list[StoredKey]:
+        """Every key, oldest first, retired ones included."""
+        ...
+
+    async def schedule_retirement(self, kid: str, retire_at: float) -> bool:
+        """Set when a key stops verifying (earlier only, never later); False if unknown."""
+        ...
+
+    # Job ownership
+    async def record_job(self, job: OwnedJob) -> None:
+        """Remember who created a job; recording the same job id twice keeps the first."""
+        ...
+
+    async def job_owner(self, job_id: str) -> str | None: ...
+
+    async def owned_jobs(
+        self, principal: str, *, after: str | None, limit: int, newest_first: bool
+    ) -> list[OwnedJob]:
+        """A page of the principal's jobs in creation order, starting after job `after`."""
+        ...
+
+    async def forget_job(self, job_id: str) -> None: ...
+
+    # Rollout phase
+    async def phase(self) -> str | None:
+        """The current phase, or None while nobody has set one."""
+        ...
+
+    async def set_phase(self, change: PhaseChange) -> None: ...
+
+    async def phase_history(self) -> list[PhaseChange]:
+        """Every change, oldest first."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,325 @@
+"""The embedded state store: one SQLite file shared by the gateway processes and the CLI.
+
+Every blocking call runs on one worker thread per store, so the event loop never waits on
+a lock another process holds, and the connection never crosses threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+from gateway.ports.store.base import StoreUnavailable
+
+SCHEMA_VERSION = 1
+# Long enough past expiry that no clock skew between hosts could matter; after that a
+# revoked token id is dead weight in every gateway's view.
+PRUNE_AFTER_SECONDS = 86_400.0
+
+_T = TypeVar("_T")
+Params = Sequence[object] | Mapping[str, object]
+
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS grants (
+        client_id TEXT PRIMARY KEY, principal TEXT NOT NULL, tier TEXT NOT NULL,
+        secret_hash TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL, revoked_at REAL)""",
+    "CREATE INDEX IF NOT EXISTS grants_principal ON grants (principal)",
+    """CREATE TABLE IF NOT EXISTS revoked_tokens (
+        jti TEXT PRIMARY KEY, expires_at REAL NOT NULL, revoked_at REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS revoked_tokens_expires_at ON revoked_tokens (expires_at)",
+    """CREATE TABLE IF NOT EXISTS signing_keys (
+        kid TEXT PRIMARY KEY, private_pem BLOB NOT NULL, created_at REAL NOT NULL,
+        retire_at REAL)""",
+    # seq rather than job_id is the rowid: an explicit INTEGER PRIMARY KEY survives VACUUM,
+    # and AUTOINCREMENT never hands a forgotten job's number to a newer one, so page
+    # order is creation order even when timestamps tie.
+    """CREATE TABLE IF NOT EXISTS jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE,
+        principal TEXT NOT NULL, created_at REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS jobs_principal_seq ON jobs (principal, seq)",
+    """CREATE TABLE IF NOT EXISTS phase_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, actor TEXT NOT NULL,
+        changed_at REAL NOT NULL)""",
+)
+
+# Queries below are assembled from these constants only, never from input (hence S608).
+_GRANT = "principal, tier, client_id, secret_hash, created_at, expires_at, revoked_at"
+_SELECT_GRANT = f"SELECT {_GRANT} FROM grants WHERE client_id = ?"  # noqa: S608
+_SELECT_GRANTS = f"SELECT {_GRANT} FROM grants ORDER BY created_at, rowid"  # noqa: S608
+_INSERT_GRANT = f"INSERT INTO grants ({_GRANT}) VALUES (?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+_INSERT_GRANT += "ON CONFLICT DO NOTHING"
+_REVOKE = "UPDATE grants SET revoked_at = ? WHERE {} = ? AND (revoked_at IS NULL OR revoked_at > ?)"
+_REVOKE_PRINCIPAL = _REVOKE.format("principal")
+_REVOKE_CLIENT = _REVOKE.format("client_id")
+_REVOKE_JTI = """INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?)
+    ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)"""
+_PRUNE_JTIS = "DELETE FROM revoked_tokens WHERE expires_at < ?"
+_SELECT_KEYS = (
+    "SELECT kid, private_pem, created_at, retire_at FROM signing_keys ORDER BY created_at, rowid"
+)
+_INSERT_KEY = """INSERT INTO signing_keys (kid, private_pem, created_at, retire_at)
+    VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+# Earlier only: a retirement already scheduled sooner is never postponed.
+_RETIRE_KEY = (
+    "UPDATE signing_keys SET retire_at = ? WHERE kid = ? AND (retire_at IS NULL OR retire_at > ?)"
+)
+_INSERT_JOB = (
+    "INSERT INTO jobs (job_id, principal, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_INSERT_PHASE = "INSERT INTO phase_changes (phase, actor, changed_at) VALUES (?, ?, ?)"
+_SELECT_JOBS = "SELECT job_id, principal, created_at FROM jobs WHERE principal = :principal"
+# The cursor is resolved inside the query and only among the principal's own jobs: a job
+# id of somebody else yields NULL, which compares false, so the page is empty.
+_AFTER = "(SELECT seq FROM jobs WHERE job_id = :after AND principal = :principal)"
+_PAGES = {
+    (False, False): f"{_SELECT_JOBS} ORDER BY seq LIMIT :limit",
+    (False, True): f"{_SELECT_JOBS} AND seq > {_AFTER} ORDER BY seq LIMIT :limit",
+    (True, False): f"{_SELECT_JOBS} ORDER BY seq DESC LIMIT :limit",
+    (True, True): f"{_SELECT_JOBS} AND seq < {_AFTER} ORDER BY seq DESC LIMIT :limit",
+}
+
+
+class SchemaVersionError(RuntimeError):
+    """The file was written by a newer gateway whose schema this code does not know."""
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+    # writes can fail with "locked" at the upgrade without the busy timeout ever applying.
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _bump_revision(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+
+
+def _revision(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+    return int(row[0])
+
+
+class SqliteStore:
+    """`Store` on a SQLite file in WAL mode; safe to share between processes."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path, *, busy_timeout: float = 5.0) -> SqliteStore:
+        """A store whose file is already opened and migrated, so that errors surface here."""
+        store = cls(path, busy_timeout=busy_timeout)
+        try:
+            await store._run(lambda _conn: None)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    # Plumbing: `_call` and everything it calls run on the worker thread.
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, work)
+
+    def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            return work(self._conn)
+        except (sqlite3.Error, OSError) as exc:
+            # sqlite messages name tables and constraints, never the bound values.
+            raise StoreUnavailable(f"the SQLite store at {self._path} failed: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created here rather than by sqlite so the file never exists with the umask's mode:
+        # it holds private keys. SQLite gives its -wal and -shm files the same mode.
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        # isolation_level=None: the module starts no transactions of its own; we BEGIN.
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL can lose the last commits on power loss, never corrupt;
+            # an admin re-running a revocation is an acceptable price for fewer fsyncs.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with _transaction(conn):
+            conn.execute(_META)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = 0 if row is None else int(row[0])
+            if found > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"the store at {self._path} has schema version {found}, but this gateway "
+                    f"knows only up to {SCHEMA_VERSION}; upgrade the gateway"
+                )
+            # Version 1 is the first. A later version adds `if found < N:` steps here,
+            # each followed by recording N, before creating what is still missing.
+            for statement in _TABLES:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                [("schema_version", SCHEMA_VERSION), ("revision", 0)],
+            )
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close_connection)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def _rows(self, query: str, params: Params = ()) -> list[Any]:
+        return await self._run(lambda conn: conn.execute(query, params).fetchall())
+
+    async def _change(self, query: str, params: Params, *, bump: bool = True) -> int:
+        """Run one write; the revision moves with it, in its transaction, if it changed rows."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            if not bump:
+                return conn.execute(query, params).rowcount
+            with _transaction(conn):
+                count = conn.execute(query, params).rowcount
+                if count:
+                    _bump_revision(conn)
+                return count
+
+        return await self._run(work)
+
+    # Grants and revocation
+
+    async def add_grant(self, grant: Grant) -> None:
+        holder = (grant.principal, grant.tier, grant.client_id, grant.secret_hash)
+        times = (grant.created_at, grant.expires_at, grant.revoked_at)
+        if not await self._change(_INSERT_GRANT, (*holder, *times)):
+            raise ValueError(f"a grant for client {grant.client_id!r} already exists")
+
+    async def grant(self, client_id: str) -> Grant | None:
+        rows = await self._rows(_SELECT_GRANT, (client_id,))
+        return Grant(*rows[0]) if rows else None
+
+    async def grants(self) -> list[Grant]:
+        return [Grant(*row) for row in await self._rows(_SELECT_GRANTS)]
+
+    # A grant whose revocation lies in the future is still live: revoking brings it forward.
+    async def revoke_principal(self, principal: str, at: float) -> int:
+        return await self._change(_REVOKE_PRINCIPAL, (at, principal, at))
+
+    async def revoke_client(self, client_id: str, at: float) -> bool:
+        return await self._change(_REVOKE_CLIENT, (at, client_id, at)) > 0
+
+    async def revoke_token(self, jti: str, expires_at: float, at: float) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(_REVOKE_JTI, (jti, expires_at, at))
+                conn.execute(_PRUNE_JTIS, (at - PRUNE_AFTER_SECONDS,))
+                _bump_revision(conn)
+
+        await self._run(work)
+
+    async def revocation_view(self, now: float) -> RevocationView:
+        def work(conn: sqlite3.Connection) -> RevocationView:
+            # One read transaction is one WAL snapshot: the revision matches the rows.
+            with _transaction(conn, "BEGIN DEFERRED"):
+                grants = {row[2]: Grant(*row) for row in conn.execute(_SELECT_GRANTS)}
+                jtis = conn.execute("SELECT jti FROM revoked_tokens WHERE expires_at > ?", (now,))
+                revoked = frozenset(jti for (jti,) in jtis)
+                revision = _revision(conn)
+            return RevocationView(MappingProxyType(grants), revoked, revision)
+
+        return await self._run(work)
+
+    async def revision(self) -> int:
+        return await self._run(_revision)
+
+    # Signing keys
+
+    async def add_key(self, key: StoredKey) -> None:
+        values = (key.kid, key.private_pem, key.created_at, key.retire_at)
+        if not await self._change(_INSERT_KEY, values):
+            raise ValueError(f"a signing key with kid {key.kid!r} already exists")
+
+    async def keys(self) -> list[StoredKey]:
+        return [StoredKey(*row) for row in await self._rows(_SELECT_KEYS)]
+
+    async def schedule_retirement(self, kid: str, retire_at: float) -> bool:
+        if await self._change(_RETIRE_KEY, (retire_at, kid, retire_at)):
+            return True
+        # Nothing moved: either the key retires no later already, or it does not exist.
+        return bool(await self._rows("SELECT 1 FROM signing_keys WHERE kid = ?", (kid,)))
+
+    # Job ownership: written on every generation request, so it never moves the revision.
+
+    async def record_job(self, job: OwnedJob) -> None:
+        await self._change(_INSERT_JOB, (job.job_id, job.principal, job.created_at), bump=False)
+
+    async def job_owner(self, job_id: str) -> str | None:
+        rows = await self._rows("SELECT principal FROM jobs WHERE job_id = ?", (job_id,))
+        return str(rows[0][0]) if rows else None
+
+    async def owned_jobs(
+        self, principal: str, *, after: str | None, limit: int, newest_first: bool
+    ) -> list[OwnedJob]:
+        if limit < 0:
+            raise ValueError("limit must not be negative")  # sqlite reads it as "no limit"
+        params = {"principal": principal, "after": after, "limit": limit}
+        return [
+            OwnedJob(*row)
+            for row in await self._rows(_PAGES[newest_first, after is not None], params)
+        ]
+
+    async def forget_job(self, job_id: str) -> None:
+        await self._change("DELETE FROM jobs WHERE job_id = ?", (job_id,), bump=False)
+
+    # Rollout phase
+
+    async def phase(self) -> str | None:
+        rows = await self._rows("SELECT phase FROM phase_changes ORDER BY seq DESC LIMIT 1")
+        return str(rows[0][0]) if rows else None
+
+    async def set_phase(self, change: PhaseChange) -> None:
+        await self._change(_INSERT_PHASE, (change.phase, change.actor, change.changed_at))
+
+    async def phase_history(self) -> list[PhaseChange]:
+        rows = await self._rows("SELECT phase, actor, changed_at FROM phase_changes ORDER BY seq")
+        return [PhaseChange(*row) for row in rows]
