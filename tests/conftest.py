@@ -72,7 +72,7 @@ def start_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
                     access_log=False,
                     data_dir=tmp_path / "data",
                     policies=POLICIES,
-                    issuer="http://phasegate.test",
+                    issuer="https://phasegate.test",
                 ),
                 **overrides,
             )

@@ -70,7 +70,7 @@ def _header(token: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
-        raise InvalidToken("The access token's header is malformed.") from None
+        raise InvalidToken("The access token is not a well-formed JWT.") from None
     if header.get("alg") != ALGORITHM:
         raise InvalidToken(f"Access tokens must be signed with {ALGORITHM}.")
     if str(header.get("typ", "")).lower() not in _ACCEPTED_TYPES:

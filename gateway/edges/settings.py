@@ -56,7 +56,11 @@ class Settings:
 
     @property
     def issuer_url(self) -> str:
-        return self.issuer or f"http://{self.host}:{self.port}"
+        if self.issuer:
+            return self.issuer
+        # A wildcard listen address is no address anyone can reach; name the local host.
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def audit_url(self) -> str:

@@ -33,6 +33,7 @@ class SharedState:
         self.healthy = False
         self._next_key_change: float | None = None
         self._loaded_at = float("-inf")
+        self._last_catch_up = float("-inf")
         self._reload = asyncio.Lock()
 
     async def load(self) -> None:
@@ -50,16 +51,20 @@ class SharedState:
         self.healthy = True
 
     async def catch_up(self) -> None:
-        """Reload now unless a reload just happened: for a validly signed token whose client or
-        key this process has not heard of yet (granted or rotated a moment ago elsewhere).
+        """Reload now, for a validly signed token whose client or key this process has not
+        heard of yet (granted or rotated a moment ago, elsewhere).
 
-        Concurrent callers share one reload, and reloads are spaced out, so a flood of
-        such tokens cannot turn into a flood of store reads.
+        Callers waiting together share one reload, and these reloads are spaced out, so a
+        flood of unknown key ids cannot turn into a flood of store reads.
         """
-        started = time.monotonic()
+        asked_at = time.monotonic()
         async with self._reload:
-            if self._loaded_at >= started or started - self._loaded_at < _MIN_CATCH_UP_SPACING:
+            if self._loaded_at >= asked_at:
                 return
+            pause = self._last_catch_up + _MIN_CATCH_UP_SPACING - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            self._last_catch_up = time.monotonic()
             with contextlib.suppress(StoreUnavailable):
                 await self.load()
 

@@ -12,6 +12,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Route
 
 from gateway.core.tokens import TokenRules
+from gateway.edges.http.asgi import ASGIApp, Receive, Scope, Send
 from gateway.edges.http.authentication import BearerTokenBackend, refusal_response
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.health import healthz, readiness
@@ -50,7 +51,7 @@ def create_app(
     upstream: Upstream | None = None,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
-) -> Starlette:
+) -> GatewayApp:
     model_api = upstream if upstream is not None else build_upstream(settings)
     state_store = store if store is not None else open_store(settings.store_url)
     state = SharedState(state_store, clock)
@@ -62,10 +63,13 @@ def create_app(
             JobOwnership(state_store, forwarder, clock),
         ]
     )
-    proxy = AuthenticationMiddleware(
-        ReverseProxy(forwarder, pipeline, max_body=settings.max_body),
-        backend=BearerTokenBackend(state, rules, clock),
-        on_error=refusal_response,
+    proxy = RequestIdentity(
+        AuthenticationMiddleware(
+            ReverseProxy(forwarder, pipeline, max_body=settings.max_body),
+            backend=BearerTokenBackend(state, rules, clock),
+            on_error=refusal_response,
+        ),
+        access_log=settings.access_log,
     )
     oauth = OAuthEndpoints(state, rules, clock)
 
@@ -78,14 +82,33 @@ def create_app(
             await model_api.close()
             await state_store.close()
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readiness(model_api, state), methods=["GET"]),
-            *oauth.routes(),
-            # Everything else belongs to the model API, behind authentication and the pipeline.
-            Route("/{path:path}", proxy),
-        ],
+    own_routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readiness(model_api, state), methods=["GET"]),
+        *oauth.routes(),
+    ]
+    own = Starlette(
+        routes=own_routes,
         middleware=[Middleware(RequestIdentity, access_log=settings.access_log)],
         lifespan=lifespan,
     )
+    return GatewayApp(own, proxy, frozenset(route.path for route in own_routes))
+
+
+class GatewayApp:
+    """The gateway's own routes go to Starlette; everything else belongs to the model API.
+
+    The split is one set lookup, so proxied requests skip Starlette's router and its
+    error middleware: they have their own pure-ASGI stack with the same request ids.
+    """
+
+    def __init__(self, own: Starlette, proxy: ASGIApp, own_paths: frozenset[str]) -> None:
+        self.own = own
+        self.proxy = proxy
+        self.own_paths = own_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.own_paths:
+            await self.proxy(scope, receive, send)
+        else:
+            await self.own(scope, receive, send)

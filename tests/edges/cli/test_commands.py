@@ -3,66 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import POLICIES
+from tests.support.processes import POLICIES, process, run, wait_ready
 from tests.support.servers import free_port
-
-PHASEGATE = [sys.executable, "-m", "gateway"]
-
-
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PHASEGATE, *args],
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=30,
-        env={**os.environ, **(env or {})},
-    )
-
-
-@contextmanager
-def _process(*args: str) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [*PHASEGATE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-
-
-def _wait_ready(url: str, timeout: float = 15) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return httpx.get(url, timeout=1)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def test_help_lists_the_commands() -> None:
     """`phasegate --help` exits 0 and names serve, demo and mock-model."""
-    result = _run("--help")
+    result = run("--help")
     assert result.returncode == 0
     for command in ("serve", "demo", "mock-model"):
         assert command in result.stdout
@@ -70,7 +23,7 @@ def test_help_lists_the_commands() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     """An unknown subcommand exits 2."""
-    assert _run("fly").returncode == 2
+    assert run("fly").returncode == 2
 
 
 @pytest.mark.parametrize(
@@ -87,7 +40,7 @@ def test_serve_refuses_bad_settings_with_status_2(
     args: list[str], env: dict[str, str], named: str
 ) -> None:
     """A bad setting exits 2 before listening, with a message naming the option."""
-    result = _run("serve", *args, env=env)
+    result = run("serve", *args, env=env)
     assert result.returncode == 2
     assert named in result.stderr
     assert "Traceback" not in result.stderr
@@ -98,8 +51,8 @@ def test_serve_forwards_to_the_mock_model(tmp_path: Path) -> None:
     mock_port, gateway_port = free_port(), free_port()
     settings = ["--data-dir", str(tmp_path), "--policies", str(POLICIES)]
     with (
-        _process("mock-model", "--port", str(mock_port), "--job-seconds", "0"),
-        _process(
+        process("mock-model", "--port", str(mock_port), "--job-seconds", "0"),
+        process(
             "serve",
             "--port",
             str(gateway_port),
@@ -111,10 +64,10 @@ def test_serve_forwards_to_the_mock_model(tmp_path: Path) -> None:
         ) as gateway,
     ):
         base = f"http://127.0.0.1:{gateway_port}"
-        _wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
-        assert _wait_ready(f"{base}/healthz").status_code == 200
-        assert _wait_ready(f"{base}/readyz").status_code == 200
-        granted = _run("grant", "alice", "--tier", "studios", "--json", *settings)
+        wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
+        assert wait_ready(f"{base}/healthz").status_code == 200
+        assert wait_ready(f"{base}/readyz").status_code == 200
+        granted = run("grant", "alice", "--tier", "studios", "--json", *settings)
         assert granted.returncode == 0, granted.stderr
         credential = json.loads(granted.stdout)
         token = httpx.post(
@@ -136,11 +89,11 @@ def test_serve_forwards_to_the_mock_model(tmp_path: Path) -> None:
 def test_demo_credentials_issue_tokens(tmp_path: Path) -> None:
     """`phasegate demo` prints one credential per tier, and a printed one creates a video."""
     port = free_port()
-    with _process(
+    with process(
         "demo", "--port", str(port), "--policies", str(POLICIES), "--data-dir", str(tmp_path)
     ) as demo:
         base = f"http://127.0.0.1:{port}"
-        assert _wait_ready(f"{base}/readyz").status_code == 200
+        assert wait_ready(f"{base}/readyz").status_code == 200
         assert demo.stdout is not None
         lines: list[str] = []
         while not any(line.startswith("Try it") for line in lines):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.core.identity import OwnedJob
 from gateway.ports.store import SqliteStore, Store, StoreUnavailable, open_store
 from gateway.ports.store.sqlite import SCHEMA_VERSION, SchemaVersionError
 from tests.ports.store.records import make_grant
@@ -210,3 +211,29 @@ def test_open_store_refuses_other_urls_without_echoing_them(url: str, message: s
     with pytest.raises(ValueError, match=message) as raised:
         open_store(url)
     assert "hunter2" not in str(raised.value)
+
+
+async def test_request_path_write_waits_out_a_short_lock_off_the_loop(path: Path) -> None:
+    """A job recorded while another process briefly holds the write lock is stored, not
+    refused, and the event loop keeps running while it waits."""
+    store = await SqliteStore.open(path, busy_timeout=2.0)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.2, holder.execute, "COMMIT")
+        ticker = asyncio.create_task(tick())
+        try:
+            await store.record_job(OwnedJob("video_1", "alice", 1.0))
+            # Reads on the request path never wait for a writer in WAL mode.
+            assert await store.job_owner("video_1") == "alice"
+        finally:
+            ticker.cancel()
+            await store.close()
+    assert ticks >= 10

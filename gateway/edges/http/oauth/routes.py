@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from gateway.core.tokens import TokenRules
 from gateway.edges.http.oauth.models import CLIENT_AUTH_METHODS, GRANT_TYPE, SCOPE
@@ -69,7 +70,13 @@ class OAuthEndpoints:
         if isinstance(form, Response):
             return form
         server = self._authorization_server()
-        oauth_request = FormRequest(request.method, str(request.url), request.headers, form)
+        # Requests are judged by the gateway's public address (its issuer), not by the
+        # hop they arrived on: TLS usually ends at a load balancer in front of it.
+        public_url = self._rules.issuer.rstrip("/") + request.url.path
+        try:
+            oauth_request = FormRequest(request.method, public_url, request.headers, form)
+        except OAuth2Error as error:
+            return _oauth_error(400, error.error, error.description or "")
         if endpoint is None:
             status, body, headers = await run_in_threadpool(
                 server.create_token_response, oauth_request
@@ -97,7 +104,7 @@ class OAuthEndpoints:
     async def metadata(self, _: Request) -> Response:
         return JSONResponse(authorization_server_metadata(self._rules.issuer))
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[Route]:
         return [
             Route("/oauth/token", self.token, methods=["POST"]),
             Route("/oauth/revoke", self.revoke, methods=["POST"]),
@@ -117,7 +124,8 @@ def authorization_server_metadata(issuer: str) -> dict[str, Any]:
         "introspection_endpoint": f"{base}/oauth/introspect",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "grant_types_supported": [GRANT_TYPE],
-        "response_types_supported": [],
+        # Required by RFC 8414; no authorization endpoint exists, so no response type is issued.
+        "response_types_supported": ["none"],
         "scopes_supported": [SCOPE],
         "token_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_methods_supported": methods,

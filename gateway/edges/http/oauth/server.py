@@ -131,6 +131,8 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             claims = verify(token, self.state.keys, self.rules)
         except InvalidToken:
             return None
+        if claims.client_id not in self.state.revocations.grants:
+            self.on_loop(self.state.catch_up())
         refusal = self.state.revocations.refusal(
             claims.client_id, claims.subject, claims.jti, self.clock()
         )

@@ -1,0 +1,114 @@
+"""`phasegate` as real processes: one-shot commands and long-running servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.servers import free_port
+
+PHASEGATE = [sys.executable, "-m", "gateway"]
+POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PHASEGATE, *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@contextmanager
+def process(*args: str) -> Iterator[subprocess.Popen[str]]:
+    started = subprocess.Popen(
+        [*PHASEGATE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield started
+    finally:
+        started.send_signal(signal.SIGINT)
+        try:
+            started.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            started.kill()
+            started.communicate()
+
+
+def wait_ready(url: str, timeout: float = 15) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@dataclass
+class Deployment:
+    """A mock model API and a gateway as separate processes sharing a data folder."""
+
+    gateway_url: str
+    settings: list[str]
+
+    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run(*args, *self.settings)
+
+    def grant(self, principal: str, tier: str = "invited_artists") -> dict[str, Any]:
+        result = self.admin("grant", principal, "--tier", tier, "--json")
+        assert result.returncode == 0, result.stderr
+        credential: dict[str, Any] = json.loads(result.stdout)
+        return credential
+
+    def token(self, credential: dict[str, Any]) -> str:
+        response = httpx.post(
+            f"{self.gateway_url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(credential["client_id"], credential["client_secret"]),
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def status(self, token: str, path: str = "/v1/videos") -> int:
+        return httpx.get(
+            f"{self.gateway_url}{path}", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+
+
+@contextmanager
+def deployment(data_dir: Path, *extra: str) -> Iterator[Deployment]:
+    mock_port, gateway_port = free_port(), free_port()
+    settings = ["--data-dir", str(data_dir), "--policies", str(POLICIES)]
+    with (
+        process("mock-model", "--port", str(mock_port), "--job-seconds", "0"),
+        process(
+            "serve",
+            "--port",
+            str(gateway_port),
+            "--upstream",
+            f"http://127.0.0.1:{mock_port}",
+            *settings,
+            *extra,
+        ),
+    ):
+        wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
+        url = f"http://127.0.0.1:{gateway_port}"
+        assert wait_ready(f"{url}/readyz").status_code == 200
+        yield Deployment(url, settings)
