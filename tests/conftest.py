@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -10,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.core.identity import PhaseChange
 from gateway.edges.http.app import create_app
 from gateway.edges.settings import Settings
 from gateway.mockmodel.app import create_mock_app
 from tests.support.identity import Credential, access_token, grant
 from tests.support.servers import AppServer
+from tests.support.tokens import on_store
 
 # Jobs finish quickly so lifecycle tests take well under a second each.
 MOCK_JOB_SECONDS = 0.6
@@ -45,6 +48,12 @@ class Gateway:
 
     def grant(self, principal: str, tier: str = "invited_artists") -> Credential:
         return grant(self.state_file, principal, tier)
+
+    def set_phase(self, name: str) -> None:
+        """Moves the rollout, as `phasegate phase set` does, and waits until it is served."""
+        change = PhaseChange(name, "tests", time.time())
+        on_store(self.state_file, lambda store: store.set_phase(change))
+        time.sleep(0.3)  # one poll interval of the gateway's state watcher, and a margin
 
     def token(self, credential: Credential) -> str:
         return access_token(self.url, credential)

@@ -102,3 +102,25 @@ class DependencyUnavailable(GatewayError):
     status = 503
     code = "dependency_unavailable"
     type = "server_error"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    code = "forbidden"
+    type = "permission_error"
+
+
+class TierNotInPhase(Forbidden):
+    code = "tier_not_in_phase"
+
+
+class Waitlisted(Forbidden):
+    code = "waitlisted"
+
+
+class ModelNotAllowed(Forbidden):
+    code = "model_not_allowed"
+
+
+class PolicyViolation(Forbidden):
+    code = "policy_violation"

@@ -31,7 +31,9 @@ class Settings:
     upstream_connect_timeout: float = 5.0
     upstream_timeout: float = 60.0
     max_body: int = 50 * MiB
+    max_reference: int = 20 * MiB
     policies: Path = Path("policies")
+    policy_poll: float = 1.0
     data_dir: Path = Path(".phasegate")
     store: str | None = None
     limits: str | None = None
@@ -145,6 +147,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("audit", _url("file", "redis", "rediss", "stdout"), "audit sink URL", "URL", True),
     Option("policies", Path, "policy folder", "DIR", True),
+    Option("policy_poll", parse_duration, "how often to look for policy file changes", "DURATION"),
     Option("host", _non_empty, "address to listen on", "HOST"),
     Option("port", _port, "port to listen on", "PORT"),
     Option("upstream", _url("http", "https"), "base URL of the model API", "URL"),
@@ -159,6 +162,7 @@ OPTIONS: tuple[Option, ...] = (
         "DURATION",
     ),
     Option("max_body", _positive_size, "largest request body accepted", "SIZE"),
+    Option("max_reference", _positive_size, "largest input_reference image", "SIZE"),
     Option("workers", _positive_int, "worker processes (needs shared state in Redis)", "N"),
     Option("token_ttl", parse_duration, "access token lifetime", "DURATION"),
     Option(

@@ -30,6 +30,8 @@ class SharedState:
         self._interval = interval
         self.keys = KeyRing({}, None)
         self.revocations = RevocationView({}, frozenset(), -1)
+        # The phase an admin set, or None: the policy's default_phase applies then.
+        self.phase: str | None = None
         self.healthy = False
         self._next_key_change: float | None = None
         self._loaded_at = float("-inf")
@@ -44,6 +46,7 @@ class SharedState:
             await self.store.add_key(new_key(now))
             stored = await self.store.keys()
         self.revocations = await self.store.revocation_view(now)
+        self.phase = await self.store.phase()
         self.keys = KeyRing.from_stored(stored, now)
         upcoming = [k.retire_at for k in stored if k.retire_at is not None and k.retire_at > now]
         self._next_key_change = min(upcoming, default=None)

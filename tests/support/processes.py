@@ -66,6 +66,7 @@ class Deployment:
 
     gateway_url: str
     settings: list[str]
+    process: subprocess.Popen[str]
 
     def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run(*args, *self.settings)
@@ -93,9 +94,9 @@ class Deployment:
 
 
 @contextmanager
-def deployment(data_dir: Path, *extra: str) -> Iterator[Deployment]:
+def deployment(data_dir: Path, *extra: str, policies: Path = POLICIES) -> Iterator[Deployment]:
     mock_port, gateway_port = free_port(), free_port()
-    settings = ["--data-dir", str(data_dir), "--policies", str(POLICIES)]
+    settings = ["--data-dir", str(data_dir), "--policies", str(policies)]
     with (
         process("mock-model", "--port", str(mock_port), "--job-seconds", "0"),
         process(
@@ -106,9 +107,9 @@ def deployment(data_dir: Path, *extra: str) -> Iterator[Deployment]:
             f"http://127.0.0.1:{mock_port}",
             *settings,
             *extra,
-        ),
+        ) as gateway,
     ):
         wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
         url = f"http://127.0.0.1:{gateway_port}"
         assert wait_ready(f"{url}/readyz").status_code == 200
-        yield Deployment(url, settings)
+        yield Deployment(url, settings, gateway)

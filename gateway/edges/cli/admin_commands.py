@@ -6,15 +6,17 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.core.identity import Grant
 from gateway.core.keys import KeyRing
+from gateway.core.policy import Policy, PolicyErrors
 from gateway.core.units import parse_duration
 from gateway.edges.admin import Refused, grant_tier, rotate_keys
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.output import print_fields, print_json, print_table, timestamp
-from gateway.edges.policy_names import PolicyFolderError, declared_tiers
+from gateway.edges.policy_files import PolicyFolderError, read_policy
 from gateway.edges.settings import Settings, SettingsError
 from gateway.ports.store import Store, StoreUnavailable, open_store
 
@@ -23,7 +25,7 @@ T = TypeVar("T")
 VERIFICATION_LEEWAY = 30.0
 
 
-def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         store = open_store(settings.store_url)
         try:
@@ -48,17 +50,24 @@ def _grant_row(grant: Grant) -> dict[str, Any]:
     }
 
 
+def load_checked_policy(folder: Path) -> Policy:
+    """The policy an admin command checks names against; any error refuses the command."""
+    try:
+        return read_policy(folder)
+    except PolicyFolderError as exc:
+        raise Refused(str(exc)) from None
+    except PolicyErrors as exc:
+        raise Refused("the policy is invalid:\n" + "\n".join(map(str, exc.errors))) from None
+
+
 def cmd_grant(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         ttl = parse_duration(args.ttl) if args.ttl else None
     except ValueError as exc:
         raise SettingsError(f"--ttl: {exc}") from None
-    try:
-        tiers = declared_tiers(settings.policies)
-    except PolicyFolderError as exc:
-        raise Refused(str(exc)) from None
-    issued = _with_store(
+    tiers = frozenset(load_checked_policy(settings.policies).tiers)
+    issued = with_store(
         settings,
         lambda store: grant_tier(
             store, args.principal, args.tier, known_tiers=tiers, now=time.time(), ttl=ttl
@@ -80,25 +89,25 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     if len(chosen) != 1:
         raise SettingsError("name exactly one of PRINCIPAL, --client-id or --jti")
     if args.principal:
-        count = _with_store(settings, lambda s: s.revoke_principal(args.principal, now))
+        count = with_store(settings, lambda s: s.revoke_principal(args.principal, now))
         if count == 0:
             raise Refused(f"principal {args.principal!r} holds no live grant")
         print(f"revoked {count} grant(s) of {args.principal}")
     elif args.client_id:
-        if not _with_store(settings, lambda s: s.revoke_client(args.client_id, now)):
+        if not with_store(settings, lambda s: s.revoke_client(args.client_id, now)):
             raise Refused(f"client {args.client_id!r} is unknown or already revoked")
         print(f"revoked client {args.client_id}")
     else:
         # Its expiry is unknown here; no token lives longer than the configured lifetime.
         until = now + settings.token_ttl + VERIFICATION_LEEWAY
-        _with_store(settings, lambda s: s.revoke_token(args.jti, until, now))
+        with_store(settings, lambda s: s.revoke_token(args.jti, until, now))
         print(f"revoked token {args.jti}")
     return 0
 
 
 def cmd_grants(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    rows = [_grant_row(g) for g in _with_store(settings, lambda s: s.grants())]
+    rows = [_grant_row(g) for g in with_store(settings, lambda s: s.grants())]
     if args.json:
         print_json(rows)
     else:
@@ -111,17 +120,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
     now = time.time()
     if args.keys_command == "rotate":
         grace = settings.token_ttl + VERIFICATION_LEEWAY
-        fresh = _with_store(
+        fresh = with_store(
             settings, lambda s: rotate_keys(s, now=now, longest_token_lifetime=grace)
         )
         print(f"new signing key {fresh.kid}; previous keys verify for {grace:g}s more")
         return 0
     if args.keys_command == "retire":
-        if not _with_store(settings, lambda s: s.schedule_retirement(args.kid, now)):
+        if not with_store(settings, lambda s: s.schedule_retirement(args.kid, now)):
             raise Refused(f"no key with id {args.kid!r}")
         print(f"retired key {args.kid}")
         return 0
-    stored = _with_store(settings, lambda s: s.keys())
+    stored = with_store(settings, lambda s: s.keys())
     signing = KeyRing.from_stored(stored, now).signing
     rows = [
         {

@@ -10,9 +10,9 @@ import sys
 import time
 
 from gateway.edges.admin import IssuedCredential, grant_tier
+from gateway.edges.cli.admin_commands import load_checked_policy
 from gateway.edges.cli.ports import free_port, is_free, wait_listening
 from gateway.edges.cli.serve import run_serve
-from gateway.edges.policy_names import declared_tiers
 from gateway.edges.settings import Settings
 from gateway.ports.store import open_store
 
@@ -31,7 +31,7 @@ def _port_or_free(port: int) -> int:
 
 async def _demo_credentials(settings: Settings) -> list[IssuedCredential]:
     """Fresh credentials for the demo principals; earlier demo runs' ones are revoked."""
-    tiers = declared_tiers(settings.policies)
+    tiers = frozenset(load_checked_policy(settings.policies).tiers)
     store = open_store(settings.store_url)
     now = time.time()
     try:
@@ -74,7 +74,15 @@ def instructions(gateway_url: str, mock_url: str, credentials: list[IssuedCreden
             f"  curl -s {gateway_url}/v1/videos/$VIDEO/content {auth} -o video.mp4",
             f"  curl -s {gateway_url}/v1/videos {auth}                 # only your own jobs",
         ]
-    lines += ["", "Ctrl-C stops both."]
+    lines += [
+        "",
+        "The rollout starts in the research preview: only invited artists get in. Open it up",
+        "from another terminal (running gateways follow within a second):",
+        "  phasegate phase set limited_preview      # studios too",
+        "  phasegate phase set general_availability # and 10% of the public",
+        "",
+        "Ctrl-C stops both.",
+    ]
     return "\n".join(lines)
 
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 
 from gateway import __version__
 from gateway.edges.admin import Refused
-from gateway.edges.cli import mock_model
+from gateway.edges.cli import mock_model, policy_commands
 from gateway.edges.cli.admin_commands import add_commands
 from gateway.edges.cli.demo import run_demo
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.serve import run_serve
-from gateway.edges.policy_names import PolicyFolderError
+from gateway.edges.policy_files import PolicyFolderError
 from gateway.edges.settings import SettingsError
 
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     mock = commands.add_parser("mock-model", help="run the built-in mock video model API alone")
     mock_model.add_arguments(mock)
     _COMMANDS.update(add_commands(commands))
+    _COMMANDS.update(policy_commands.add_commands(commands))
     return parser
 
 

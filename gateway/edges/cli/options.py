@@ -16,7 +16,9 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, serve: bool) -> None:
                 option.flag,
                 dest=option.field,
                 metavar=option.metavar,
-                default=None,
+                # Absent flags set nothing, so a subcommand's parser never overwrites
+                # a value given before its name.
+                default=argparse.SUPPRESS,
                 help=f"{option.help} [{option.variable}]",
             )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
+from gateway.core.policy import PolicyErrors
 from gateway.edges.http.app import create_app
 from gateway.edges.logging import configure_logging
 from gateway.edges.settings import Settings, SettingsError
@@ -39,6 +42,14 @@ def uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
 def run_serve(settings: Settings) -> int:
     check_serveable(settings)
     configure_logging(settings.log_level)
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings.host, settings.port))
+    try:
+        app = create_app(settings)
+    except PolicyErrors as exc:
+        # The same messages as `phasegate policy check`: a half-valid policy never serves.
+        print(f"phasegate serve: the policy in {settings.policies} is invalid:", file=sys.stderr)
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return 1
+    server = uvicorn.Server(uvicorn_config(app, settings.host, settings.port))
     server.run()
     return 0 if server.started else 1

@@ -20,8 +20,12 @@ from gateway.edges.http.oauth.routes import OAuthEndpoints
 from gateway.edges.http.pipeline import Pipeline
 from gateway.edges.http.proxy import ReverseProxy
 from gateway.edges.http.request_identity import RequestIdentity
+from gateway.edges.http.steps.admission import PhaseAdmission
 from gateway.edges.http.steps.caller import RequireCaller
 from gateway.edges.http.steps.ownership import JobOwnership
+from gateway.edges.http.steps.usage_policy import UsagePolicy
+from gateway.edges.policy_files import read_policy
+from gateway.edges.policy_runtime import PolicyHolder, watching_policy
 from gateway.edges.settings import Settings
 from gateway.edges.shared_state import SharedState, watching
 from gateway.ports.store import Store, open_store
@@ -57,10 +61,13 @@ def create_app(
     state = SharedState(state_store, clock)
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
+    policies = PolicyHolder(settings.policies, read_policy(settings.policies))
     pipeline = Pipeline(
         [
             RequireCaller(),
+            PhaseAdmission(policies, state),
             JobOwnership(state_store, forwarder, clock),
+            UsagePolicy(state_store, clock, max_reference=settings.max_reference),
         ]
     )
     proxy = RequestIdentity(
@@ -76,7 +83,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
-            async with watching(state):
+            async with watching(state), watching_policy(policies, settings.policy_poll):
                 yield
         finally:
             await model_api.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+from gateway.core.review import HeldRequest
 
 
 class StoreUnavailable(Exception):
@@ -71,6 +72,14 @@ class Store(Protocol):
         ...
 
     async def forget_job(self, job_id: str) -> None: ...
+
+    # Held generation requests
+
+    async def hold_request(self, held: HeldRequest) -> None:
+        """Keep a held request (body included) durably until a reviewer decides."""
+        ...
+
+    async def held_request(self, video_id: str) -> HeldRequest | None: ...
 
     # Rollout phase
     async def phase(self) -> str | None:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+from gateway.core.review import HeldRequest
 from gateway.ports.store.base import StoreUnavailable
 
 SCHEMA_VERSION = 1
@@ -52,6 +53,11 @@ _TABLES = (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE,
         principal TEXT NOT NULL, created_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS jobs_principal_seq ON jobs (principal, seq)",
+    """CREATE TABLE IF NOT EXISTS held_requests (
+        video_id TEXT PRIMARY KEY, principal TEXT NOT NULL, client_id TEXT NOT NULL,
+        tier TEXT NOT NULL, target TEXT NOT NULL, content_type TEXT NOT NULL,
+        body BLOB NOT NULL, rule_ids TEXT NOT NULL, policy_version TEXT NOT NULL,
+        created_at REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS phase_changes (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, actor TEXT NOT NULL,
         changed_at REAL NOT NULL)""",
@@ -81,6 +87,13 @@ _RETIRE_KEY = (
 _INSERT_JOB = (
     "INSERT INTO jobs (job_id, principal, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 )
+_HELD = (
+    "video_id, principal, client_id, tier, target, content_type, body, rule_ids, "
+    "policy_version, created_at"
+)
+_INSERT_HELD = f"INSERT INTO held_requests ({_HELD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+_INSERT_HELD += "ON CONFLICT DO NOTHING"
+_SELECT_HELD = f"SELECT {_HELD} FROM held_requests WHERE video_id = ?"  # noqa: S608
 _INSERT_PHASE = "INSERT INTO phase_changes (phase, actor, changed_at) VALUES (?, ?, ?)"
 _SELECT_JOBS = "SELECT job_id, principal, created_at FROM jobs WHERE principal = :principal"
 # The cursor is resolved inside the query and only among the principal's own jobs: a job
@@ -369,6 +382,32 @@ class SqliteStore:
 
     async def forget_job(self, job_id: str) -> None:
         await self._change("DELETE FROM jobs WHERE job_id = ?", (job_id,), bump=False, hot=True)
+
+    # Held generation requests
+
+    async def hold_request(self, held: HeldRequest) -> None:
+        values = (
+            held.video_id,
+            held.principal,
+            held.client_id,
+            held.tier,
+            held.target,
+            held.content_type,
+            held.body,
+            "\n".join(held.rule_ids),
+            held.policy_version,
+            held.created_at,
+        )
+        if not await self._change(_INSERT_HELD, values, bump=False):
+            raise ValueError(f"a held request {held.video_id!r} already exists")
+
+    async def held_request(self, video_id: str) -> HeldRequest | None:
+        rows = await self._rows(_SELECT_HELD, (video_id,), hot=True)
+        if not rows:
+            return None
+        row = list(rows[0])
+        row[7] = tuple(row[7].split("\n")) if row[7] else ()
+        return HeldRequest(*row)
 
     # Rollout phase
 

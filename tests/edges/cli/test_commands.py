@@ -67,7 +67,7 @@ def test_serve_forwards_to_the_mock_model(tmp_path: Path) -> None:
         wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
         assert wait_ready(f"{base}/healthz").status_code == 200
         assert wait_ready(f"{base}/readyz").status_code == 200
-        granted = run("grant", "alice", "--tier", "studios", "--json", *settings)
+        granted = run("grant", "alice", "--tier", "invited_artists", "--json", *settings)
         assert granted.returncode == 0, granted.stderr
         credential = json.loads(granted.stdout)
         token = httpx.post(

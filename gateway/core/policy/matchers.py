@@ -1,0 +1,220 @@
+"""A rule's `when` tree compiled into matchers: regexes and term lists built once."""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.core.policy.model import ListRef, MatcherModel, Scalar
+from gateway.core.policy.normalize import NormalizedText, TermMatcher, normalize
+from gateway.core.policy.request import GenerationRequest
+
+DEFAULT_MODEL = "sora-2"  # what the model API uses when a request names none
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_ORDER: dict[str, Callable[[float, float], bool]] = {
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+    "eq": operator.eq,
+}
+
+
+def as_number(value: object) -> float | None:
+    """A number, or a string that spells one (`"8"`, `"4.5"`); anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return None if math.isnan(value) else value  # NaN compares with nothing
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        try:
+            return int(value)
+        except ValueError:
+            return float(value)
+    return None
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _equal(actual: object, expected: Scalar) -> bool:
+    number, wanted = as_number(actual), as_number(expected)
+    if number is not None and wanted is not None:
+        return number == wanted
+    return _text(actual) == _text(expected)
+
+
+class Subject:
+    """One request under evaluation; its prompt is normalised at most once, and each term
+    list is matched against it at most once, however many rules use that list."""
+
+    __slots__ = ("_normalized", "_term_results", "_words", "model", "request")
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self.request = request
+        self.model = request.model or DEFAULT_MODEL
+        self._normalized: NormalizedText | None = None
+        self._words: frozenset[str] | None = None
+        self._term_results: dict[int, bool] = {}
+
+    @property
+    def prompt(self) -> NormalizedText:
+        if self._normalized is None:
+            self._normalized = normalize(self.request.prompt)
+        return self._normalized
+
+    @property
+    def words(self) -> frozenset[str]:
+        """Every word the prompt can be read as: its tokens and their alternative readings."""
+        if self._words is None:
+            prompt = self.prompt
+            self._words = frozenset(prompt.tokens).union(a.word for a in prompt.alternatives)
+        return self._words
+
+    def matches_terms(self, terms: TermMatcher) -> bool:
+        known = self._term_results.get(id(terms))
+        if known is None:
+            # Most lists share no word with most prompts: one set operation rules them out.
+            known = not terms.first_words.isdisjoint(self.words) and (
+                terms.first_match(self.prompt) is not None
+            )
+            self._term_results[id(terms)] = known
+        return known
+
+
+class Matcher(Protocol):
+    def matches(self, subject: Subject) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PromptTerms:
+    terms: TermMatcher
+
+    def matches(self, subject: Subject) -> bool:
+        return subject.matches_terms(self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRegex:
+    pattern: re.Pattern[str]
+
+    def matches(self, subject: Subject) -> bool:
+        # The normalised text, and its leetspeak/spelled-out reading where that differs.
+        return any(self.pattern.search(view) for view in subject.prompt.regex_views())
+
+
+@dataclass(frozen=True, slots=True)
+class ParamCompare:
+    """`{param: NAME, gt|ge|lt|le|eq: V}`; a missing parameter never matches."""
+
+    name: str
+    op: str
+    value: Scalar
+
+    def matches(self, subject: Subject) -> bool:
+        actual = subject.request.params.get(self.name)
+        if actual is None:
+            return False
+        if self.op == "eq":
+            return _equal(actual, self.value)
+        number, wanted = as_number(actual), as_number(self.value)
+        return number is not None and wanted is not None and _ORDER[self.op](number, wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class ParamIn:
+    name: str
+    values: tuple[Scalar, ...]
+
+    def matches(self, subject: Subject) -> bool:
+        actual = subject.request.params.get(self.name)
+        return actual is not None and any(_equal(actual, value) for value in self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIn:
+    models: frozenset[str]
+
+    def matches(self, subject: Subject) -> bool:
+        return subject.model in self.models
+
+
+@dataclass(frozen=True, slots=True)
+class HasInputReference:
+    expected: bool
+
+    def matches(self, subject: Subject) -> bool:
+        return subject.request.has_input_reference == self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class IsRemix:
+    expected: bool
+
+    def matches(self, subject: Subject) -> bool:
+        return subject.request.is_remix == self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    children: tuple[Matcher, ...]
+
+    def matches(self, subject: Subject) -> bool:
+        return all(child.matches(subject) for child in self.children)
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    children: tuple[Matcher, ...]
+
+    def matches(self, subject: Subject) -> bool:
+        return any(child.matches(subject) for child in self.children)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Matcher
+
+    def matches(self, subject: Subject) -> bool:
+        return not self.child.matches(subject)
+
+
+TermsFor = Callable[[tuple[str, ...] | ListRef], TermMatcher]
+
+
+def _param(node: MatcherModel, terms_for: TermsFor) -> Matcher:
+    name, comparator = node.param or "", node.comparator
+    if comparator == "in":
+        return ParamIn(name, node.in_ or ())
+    value: Scalar = getattr(node, comparator)
+    return ParamCompare(name, comparator, value)
+
+
+def _children(nodes: list[MatcherModel] | None, terms_for: TermsFor) -> tuple[Matcher, ...]:
+    return tuple(compile_matcher(child, terms_for) for child in nodes or ())
+
+
+_COMPILERS: dict[str, Callable[[MatcherModel, TermsFor], Matcher]] = {
+    "prompt_matches_any": lambda node, terms_for: PromptTerms(
+        terms_for(node.prompt_matches_any or ())
+    ),
+    "prompt_regex": lambda node, _: PromptRegex(re.compile(node.prompt_regex or "", re.IGNORECASE)),
+    "param": _param,
+    "model": lambda node, _: ModelIn(frozenset(node.model or ())),
+    "has_input_reference": lambda node, _: HasInputReference(bool(node.has_input_reference)),
+    "is_remix": lambda node, _: IsRemix(bool(node.is_remix)),
+    "all": lambda node, terms_for: AllOf(_children(node.all_, terms_for)),
+    "any": lambda node, terms_for: AnyOf(_children(node.any_, terms_for)),
+    "not": lambda node, terms_for: Not(_children([node.not_] if node.not_ else [], terms_for)[0]),
+}
+
+
+def compile_matcher(node: MatcherModel, terms_for: TermsFor) -> Matcher:
+    """The matcher for a validated `when` node; `terms_for` shares term matchers."""
+    return _COMPILERS[node.kind](node, terms_for)

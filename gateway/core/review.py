@@ -1,0 +1,50 @@
+"""Generation requests held for a person to review, and the video object the caller sees."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.core.policy.request import GenerationRequest
+
+
+def new_held_video_id() -> str:
+    # The same shape as the model API's ids, so clients cannot tell them apart.
+    return "video_" + secrets.token_hex(16)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRequest:
+    video_id: str
+    principal: str
+    client_id: str
+    tier: str
+    target: str
+    content_type: str
+    body: bytes = field(repr=False)
+    rule_ids: tuple[str, ...]
+    policy_version: str
+    created_at: float
+
+
+def queued_video(request: GenerationRequest, video_id: str, created_at: float) -> dict[str, Any]:
+    """The OpenAI video object a held request answers with: queued, like any new job."""
+    params: Mapping[str, Any] = request.params
+    return {
+        "id": video_id,
+        "object": "video",
+        "model": request.model or "sora-2",
+        "status": "queued",
+        "progress": 0,
+        "created_at": int(created_at),
+        "completed_at": None,
+        "expires_at": None,
+        "size": str(params.get("size", "720x1280")),
+        "seconds": str(params.get("seconds", "4")),
+        "quality": "standard",
+        "prompt": request.prompt,
+        "remixed_from_video_id": None,
+        "error": None,
+    }

@@ -1,0 +1,104 @@
+"""Usage rules on every generation request: deny, hold for review, flag, or allow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from gateway.core.errors import BadRequest, MissingToken, ModelNotAllowed, PolicyViolation
+from gateway.core.identity import OwnedJob
+from gateway.core.policy import Action, Decision, Policy
+from gateway.core.review import HeldRequest, new_held_video_id, queued_video
+from gateway.core.routes import RouteKind
+from gateway.edges.http.generation_body import parse_generation
+from gateway.edges.http.pipeline import Exchange, Outcome, Reply
+from gateway.edges.http.steps.ownership import store_failures_refused
+from gateway.ports.store import Store
+
+_log = structlog.get_logger("phasegate.policy")
+
+
+class UsagePolicy:
+    def __init__(self, store: Store, clock: Callable[[], float], *, max_reference: int) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_reference = max_reference
+
+    async def before(self, exchange: Exchange) -> Reply | None:
+        if not exchange.route.kind.is_generation or exchange.body is None:
+            return None
+        caller = exchange.caller
+        if caller is None:
+            raise MissingToken()
+        policy: Policy = exchange.notes["policy"]
+        is_remix = exchange.route.kind is RouteKind.REMIX_VIDEO
+        request = await parse_generation(
+            exchange.body,
+            exchange.header("content-type") or "",
+            is_remix=is_remix,
+            max_reference=self._max_reference,
+        )
+        exchange.notes["request"] = request
+        # A remix inherits model, size and length from a job that passed these checks.
+        if not is_remix:
+            refusal = policy.check_tier(request, caller.tier)
+            if refusal is not None:
+                if refusal.status == 403:
+                    raise ModelNotAllowed(refusal.message, param=refusal.param)
+                raise BadRequest(refusal.message, param=refusal.param)
+        decision = policy.evaluate(request, caller.tier)
+        exchange.notes["decision"] = decision
+        if decision.hits:
+            # Until the audit log records decisions, shadow matches are visible here.
+            _log.info(
+                "policy_decision",
+                request_id=exchange.request_id,
+                principal=caller.subject,
+                tier=caller.tier,
+                action=decision.action.label,
+                rules=[
+                    {"id": hit.rule_id, "action": hit.action.label, "shadow": hit.shadow}
+                    for hit in decision.hits
+                ],
+                policy_version=decision.policy_version,
+            )
+        if decision.action is Action.DENY:
+            rule = decision.deciding_rule
+            raise PolicyViolation(
+                (rule.message if rule and rule.message else None)
+                or "This request is not allowed by the usage policy.",
+                rule=rule.rule_id if rule else None,
+            )
+        if decision.action is Action.HOLD:
+            return await self._hold(exchange, decision)
+        if decision.action is Action.FLAG:
+            flagged = ",".join(h.rule_id for h in decision.hits if not h.shadow)
+            exchange.upstream_headers.append(("x-phasegate-flags", flagged))
+        return None
+
+    async def _hold(self, exchange: Exchange, decision: Decision) -> Reply:
+        caller, body = exchange.caller, exchange.body
+        if caller is None or body is None:
+            raise MissingToken()
+        now = self._clock()
+        video_id = new_held_video_id()
+        held = HeldRequest(
+            video_id=video_id,
+            principal=caller.subject,
+            client_id=caller.client_id,
+            tier=caller.tier,
+            target=exchange.target,
+            content_type=exchange.header("content-type") or "",
+            body=body,
+            rule_ids=tuple(hit.rule_id for hit in decision.hits),
+            policy_version=decision.policy_version,
+            created_at=now,
+        )
+        with store_failures_refused():
+            await self._store.hold_request(held)
+            await self._store.record_job(OwnedJob(video_id, caller.subject, now))
+        return Reply(202, queued_video(exchange.notes["request"], video_id, now))
+
+    async def after(self, exchange: Exchange, outcome: Outcome) -> None:
+        return None

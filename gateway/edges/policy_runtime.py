@@ -1,0 +1,90 @@
+"""The policy a running gateway judges by: swapped whole on change, or not at all.
+
+A request reads `PolicyHolder.current` once and uses that object to the end, so no
+request ever sees half of one version and half of another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+
+from gateway.core.policy import Policy, PolicyErrors
+from gateway.edges.policy_files import PolicyFolderError, fingerprint, read_policy
+
+_log = structlog.get_logger("phasegate.policy")
+
+
+class PolicyHolder:
+    def __init__(self, folder: Path, initial: Policy) -> None:
+        self.folder = folder
+        self.current = initial
+        self.reloads_accepted = 0
+        self.reloads_refused = 0
+        self._seen = fingerprint(folder)
+        self._lock = asyncio.Lock()
+
+    async def reload(self, reason: str) -> bool:
+        """Load the folder again; swap it in if valid, else keep serving the current one."""
+        async with self._lock:
+            self._seen = fingerprint(self.folder)
+            try:
+                # Compiling large word lists takes a while: off the event loop.
+                candidate = await asyncio.to_thread(read_policy, self.folder)
+            except (PolicyErrors, PolicyFolderError, OSError, UnicodeDecodeError) as exc:
+                self.reloads_refused += 1
+                errors = (
+                    [str(e) for e in exc.errors] if isinstance(exc, PolicyErrors) else [str(exc)]
+                )
+                _log.error(
+                    "policy_reload_refused",
+                    reason=reason,
+                    errors=errors,
+                    serving=self.current.version,
+                )
+                return False
+            previous, self.current = self.current, candidate
+            self.reloads_accepted += 1
+            if candidate.version != previous.version:
+                _log.info(
+                    "policy_reloaded",
+                    reason=reason,
+                    version=candidate.version,
+                    previous=previous.version,
+                )
+            return True
+
+    async def watch(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if fingerprint(self.folder) != self._seen:
+                await self.reload("file change")
+
+
+@contextlib.asynccontextmanager
+async def watching_policy(holder: PolicyHolder, interval: float = 1.0) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(holder.watch(interval), name="policy-watch")
+    pending: set[asyncio.Task[bool]] = set()
+
+    def on_sighup() -> None:
+        reload = asyncio.create_task(holder.reload("SIGHUP"))
+        pending.add(reload)
+        reload.add_done_callback(pending.discard)
+
+    # Signal handlers exist only in the main thread (not when embedded, e.g. in tests).
+    with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
