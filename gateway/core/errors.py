@@ -39,6 +39,14 @@ class BadRequest(GatewayError):
     type = "invalid_request_error"
 
 
+class VideoNotReady(GatewayError):
+    """Content asked of a job that has not completed (the model API's own answer shape)."""
+
+    status = 400
+    code = "video_not_ready"
+    type = "invalid_request_error"
+
+
 class NotFound(GatewayError):
     status = 404
     code = "not_found"

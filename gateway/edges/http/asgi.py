@@ -12,10 +12,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def header_values(scope: Scope, name: bytes) -> list[str]:
-    return [v.decode("latin-1") for k, v in scope["headers"] if k == name]
-
-
 def first_header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:

@@ -137,6 +137,24 @@ def test_hold_answers_202_queued_and_stores_the_request(
     assert b"fish market" in held.body
 
 
+def test_held_job_reads_as_queued_to_its_owner_only(gateway: Gateway) -> None:
+    """A held job polls as queued, is listed, cannot be downloaded yet, and is 404 to others."""
+    gateway.set_phase("limited_preview")
+    studio = gateway.client("studio-f", "studios")
+    body = {**VIDEO, "prompt": "photorealistic documentary of a train station", "seconds": "12"}
+    video_id = studio.post("/v1/videos", json=body).json()["id"]
+    polled = studio.get(f"/v1/videos/{video_id}")
+    assert polled.status_code == 200
+    assert polled.json()["status"] == "queued"
+    assert polled.json()["seconds"] == "12"
+    assert [v["id"] for v in studio.get("/v1/videos").json()["data"]] == [video_id]
+    download = studio.get(f"/v1/videos/{video_id}/content")
+    assert download.status_code == 400
+    assert download.json()["error"]["code"] == "video_not_ready"
+    other = gateway.client("studio-g", "studios")
+    assert other.get(f"/v1/videos/{video_id}").status_code == 404
+
+
 def test_flag_forwards_and_marks(gateway: Gateway, mock_model: AppServer) -> None:
     """A flagged request reaches the model API with the flagging rules named."""
     response = gateway.client("artist").post(
