@@ -274,7 +274,9 @@ def normalize(text: str) -> NormalizedText:
     alternatives: dict[Alternative, None] = {}  # ordered set
     rewrites: list[tuple[int, int, str]] = []  # character spans of `clean` for `folded_text`
 
-    for chunk in _LEET_CHUNK.finditer(clean):
+    # Most prompts hold no leet character and no stretched letter: one search skips it all.
+    chunks = _LEET_CHUNK.finditer(clean) if _MAY_RESPELL.search(clean) else ()
+    for chunk in chunks:
         if _MAY_RESPELL.search(chunk.group()) is None:
             continue
         leet, others = _respellings(chunk.group())
@@ -288,7 +290,14 @@ def normalize(text: str) -> NormalizedText:
         if leet:
             rewrites.append((chunk.start(), chunk.end(), leet[0]))
 
-    for first, last in _spelled_runs(clean, matches, 0, len(matches), same_separator=False):
+    # A spelled-out word needs at least three one-character tokens; most prompts have fewer.
+    single = sum(1 for token in tokens if len(token) == 1)
+    spelled = (
+        _spelled_runs(clean, matches, 0, len(matches), same_separator=False)
+        if single >= _MIN_SPELLED
+        else []
+    )
+    for first, last in spelled:
         uniform = _spelled_runs(clean, matches, first, last, same_separator=True)
         for run in dict.fromkeys([(first, last), *uniform]):
             for start, end in _run_readings(tokens, *run):

@@ -91,7 +91,7 @@ def create_app(
 
     own_routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readiness(model_api, state), methods=["GET"]),
+        Route("/readyz", readiness(model_api, state, policies), methods=["GET"]),
         *oauth.routes(),
     ]
     own = Starlette(

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.edges.policy_runtime import PolicyHolder
 from gateway.edges.shared_state import SharedState
 from gateway.ports.upstream import Upstream
 
@@ -15,8 +16,11 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def readiness(upstream: Upstream, state: SharedState) -> Callable[[Request], Awaitable[Response]]:
-    """Ready when every dependency the gateway needs to forward a request answers."""
+def readiness(
+    upstream: Upstream, state: SharedState, policies: PolicyHolder
+) -> Callable[[Request], Awaitable[Response]]:
+    """Ready when every dependency the gateway needs to forward a request answers; the body
+    also names the policy version in force and how many reloads were accepted or refused."""
 
     async def readyz(_: Request) -> Response:
         checks = {
@@ -24,8 +28,13 @@ def readiness(upstream: Upstream, state: SharedState) -> Callable[[Request], Awa
             "store": "ok" if state.healthy else "unavailable",
         }
         ready = all(state == "ok" for state in checks.values())
+        policy = {
+            "version": policies.current.version,
+            "reloads_accepted": policies.reloads_accepted,
+            "reloads_refused": policies.reloads_refused,
+        }
         return JSONResponse(
-            {"status": "ready" if ready else "unready", "checks": checks},
+            {"status": "ready" if ready else "unready", "checks": checks, "policy": policy},
             status_code=200 if ready else 503,
         )
 

@@ -292,7 +292,10 @@ def test_policy_change_is_picked_up_and_a_bad_one_refused(
         time.sleep(0.05)
 
     (folder / "broken.yaml").write_text("rules:\n  - id: no-lighthouses\n    when: {}\n")
-    time.sleep(0.5)
+    deadline = time.monotonic() + 3
+    while httpx.get(f"{gateway.url}/readyz").json()["policy"]["reloads_refused"] == 0:
+        assert time.monotonic() < deadline, "the broken policy was never looked at"
+        time.sleep(0.05)
     response = artist.post("/v1/videos", json=lighthouse)
     assert response.status_code == 403
     assert response.json()["error"]["rule"] == "no-lighthouses"
