@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 
 from gateway.core.errors import GatewayError, UnsupportedMediaType
@@ -57,7 +59,7 @@ class ReverseProxy:
             await send_error(send, error, request_id)
             return
         try:
-            await self._answer(exchange, response, send)
+            await self._answer(exchange, response, send, receive if body is None else None)
         finally:
             response.release()
 
@@ -78,7 +80,13 @@ class ReverseProxy:
             return None
         return request_body.stream(receive, limit)
 
-    async def _answer(self, exchange: Exchange, response: UpstreamResponse, send: Send) -> None:
+    async def _answer(
+        self,
+        exchange: Exchange,
+        response: UpstreamResponse,
+        send: Send,
+        receive: Receive | None,
+    ) -> None:
         headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in end_to_end(response.headers, also_drop=_UPSTREAM_ONLY)
@@ -103,12 +111,25 @@ class ReverseProxy:
             await send_error(send, error, exchange.request_id)
             return
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        # The server drops what is sent after the caller has gone; without watching for it, an
+        # abandoned download would still be read from the model API to its last byte.
+        gone = asyncio.ensure_future(_disconnected(receive)) if receive is not None else None
         try:
             async for chunk in response.body():
+                if gone is not None and gone.done():
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except GatewayError as error:
             # The head is gone already: all that is left is to cut the connection so the
             # caller sees a truncated body rather than a complete-looking one.
             _log.warning("upstream_broke_off", request_id=exchange.request_id, reason=error.message)
             return
+        finally:
+            if gone is not None:
+                gone.cancel()
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

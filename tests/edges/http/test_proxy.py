@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -311,3 +312,32 @@ def test_health_and_readiness(gateway: Gateway, start_gateway: GatewayFactory) -
     unready = orphan.client().get("/readyz")
     assert unready.status_code == 503
     assert unready.json()["checks"]["upstream"] == "unreachable"
+
+
+def test_abandoned_download_stops_reading_upstream(start_gateway: GatewayFactory) -> None:
+    """When the caller goes away mid-download, the gateway stops reading the model API."""
+    upstream_closed = threading.Event()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        try:
+            while True:
+                writer.write(b"400\r\n" + b"v" * 1024 + b"\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.005)
+        except (ConnectionError, OSError):
+            upstream_closed.set()
+
+    with RawPeer(endless) as peer:
+        gateway = start_gateway(peer.url)
+        with gateway.client() as client, client.stream("GET", "/v1/files/big") as download:
+            assert download.status_code == 200
+            received = 0
+            for chunk in download.iter_raw():
+                received += len(chunk)
+                if received > 16 * 1024:
+                    break
+        assert upstream_closed.wait(timeout=3), "the gateway kept reading after the caller left"
