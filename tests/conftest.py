@@ -13,9 +13,11 @@ import pytest
 
 from gateway.core.identity import PhaseChange
 from gateway.edges.http.app import create_app
+from gateway.edges.policy_files import read_policy
 from gateway.edges.settings import Settings
 from gateway.mockmodel.app import create_mock_app
 from tests.support.identity import Credential, access_token, grant
+from tests.support.policies import without_limits
 from tests.support.servers import AppServer
 from tests.support.tokens import on_store
 
@@ -47,7 +49,8 @@ class Gateway:
         return self.settings.data_dir / "state.db"
 
     def grant(self, principal: str, tier: str = "invited_artists") -> Credential:
-        return grant(self.state_file, principal, tier)
+        tiers = frozenset(read_policy(self.settings.policies).tiers)
+        return grant(self.state_file, principal, tier, known_tiers=tiers)
 
     def set_phase(self, name: str) -> None:
         """Moves the rollout, as `phasegate phase set` does, and waits until it is served."""
@@ -69,8 +72,14 @@ class Gateway:
 GatewayFactory = Callable[..., Gateway]
 
 
+@pytest.fixture(scope="session")
+def unlimited_policies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped policies without their limits: phases, tiers and rules as shipped."""
+    return without_limits(tmp_path_factory.mktemp("policies") / "policies")
+
+
 @pytest.fixture
-def start_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
+def start_gateway(tmp_path: Path, unlimited_policies: Path) -> Iterator[GatewayFactory]:
     """Starts real gateways on loopback ports in front of the given upstream URL."""
     with ExitStack() as stack:
 
@@ -80,7 +89,7 @@ def start_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
                     upstream=upstream,
                     access_log=False,
                     data_dir=tmp_path / "data",
-                    policies=POLICIES,
+                    policies=unlimited_policies,
                     issuer="https://phasegate.test",
                 ),
                 **overrides,

@@ -132,3 +132,13 @@ class ModelNotAllowed(Forbidden):
 
 class PolicyViolation(Forbidden):
     code = "policy_violation"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    code = "rate_limited"
+    type = "rate_limit_error"
+
+
+class LimitsUnavailable(DependencyUnavailable):
+    code = "limits_unavailable"

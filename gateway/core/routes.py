@@ -25,6 +25,11 @@ class RouteKind(enum.Enum):
         return self in (RouteKind.CREATE_VIDEO, RouteKind.REMIX_VIDEO)
 
     @property
+    def answer_is_read(self) -> bool:
+        """Answers that steps read (job ids, job states): small JSON documents, buffered."""
+        return self.is_generation or self is RouteKind.READ_VIDEO
+
+    @property
     def touches_job(self) -> bool:
         return self.job_scoped or self is RouteKind.REMIX_VIDEO
 

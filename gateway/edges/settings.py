@@ -39,6 +39,7 @@ class Settings:
     limits: str | None = None
     audit: str | None = None
     workers: int = 1
+    lease_ttl: float = 3600.0
     token_ttl: float = 900.0
     issuer: str | None = None
     audience: str = "phasegate"
@@ -163,6 +164,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("max_body", _positive_size, "largest request body accepted", "SIZE"),
     Option("max_reference", _positive_size, "largest input_reference image", "SIZE"),
+    Option("lease_ttl", parse_duration, "longest a job holds a concurrency slot", "DURATION"),
     Option("workers", _positive_int, "worker processes (needs shared state in Redis)", "N"),
     Option("token_ttl", parse_duration, "access token lifetime", "DURATION"),
     Option(

@@ -24,7 +24,11 @@ class Credential:
 
 
 def grant(
-    state_file: Path, principal: str, tier: str = "invited_artists", ttl: float | None = None
+    state_file: Path,
+    principal: str,
+    tier: str = "invited_artists",
+    ttl: float | None = None,
+    known_tiers: frozenset[str] = TIERS,
 ) -> Credential:
     """Grants a tier through a second connection to the gateway's state file, as the CLI does."""
 
@@ -32,7 +36,7 @@ def grant(
         store = SqliteStore(state_file)
         try:
             issued = await grant_tier(
-                store, principal, tier, known_tiers=TIERS, now=time.time(), ttl=ttl
+                store, principal, tier, known_tiers=known_tiers, now=time.time(), ttl=ttl
             )
         finally:
             await store.close()

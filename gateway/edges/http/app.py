@@ -22,12 +22,15 @@ from gateway.edges.http.proxy import ReverseProxy
 from gateway.edges.http.request_identity import RequestIdentity
 from gateway.edges.http.steps.admission import PhaseAdmission
 from gateway.edges.http.steps.caller import RequireCaller
+from gateway.edges.http.steps.idempotency import Idempotency
+from gateway.edges.http.steps.limits import RateLimits
 from gateway.edges.http.steps.ownership import JobOwnership
-from gateway.edges.http.steps.usage_policy import UsagePolicy
+from gateway.edges.http.steps.usage_policy import HoldForReview, UsagePolicy
 from gateway.edges.policy_files import read_policy
 from gateway.edges.policy_runtime import PolicyHolder, watching_policy
 from gateway.edges.settings import Settings
 from gateway.edges.shared_state import SharedState, watching
+from gateway.ports.limiter import open_limiter
 from gateway.ports.store import Store, open_store
 from gateway.ports.upstream import Upstream
 from gateway.ports.upstream.aiohttp_client import AiohttpUpstream, UpstreamConfig
@@ -58,6 +61,7 @@ def create_app(
 ) -> GatewayApp:
     model_api = upstream if upstream is not None else build_upstream(settings)
     state_store = store if store is not None else open_store(settings.store_url)
+    limiter = open_limiter(settings.limits_url)
     state = SharedState(state_store, clock)
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
@@ -67,7 +71,10 @@ def create_app(
             RequireCaller(),
             PhaseAdmission(policies, state),
             JobOwnership(state_store, forwarder, clock),
-            UsagePolicy(state_store, clock, max_reference=settings.max_reference),
+            Idempotency(state_store, clock),
+            UsagePolicy(max_reference=settings.max_reference),
+            RateLimits(limiter, state_store, lease_ttl=settings.lease_ttl),
+            HoldForReview(state_store, clock),
         ]
     )
     proxy = RequestIdentity(
@@ -87,11 +94,12 @@ def create_app(
                 yield
         finally:
             await model_api.close()
+            await limiter.close()
             await state_store.close()
 
     own_routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readiness(model_api, state, policies), methods=["GET"]),
+        Route("/readyz", readiness(model_api, state, policies, limiter), methods=["GET"]),
         *oauth.routes(),
     ]
     own = Starlette(

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.edges.policy_runtime import PolicyHolder
 from gateway.edges.shared_state import SharedState
+from gateway.ports.limiter import Limiter
 from gateway.ports.upstream import Upstream
 
 
@@ -17,7 +18,7 @@ async def healthz(_: Request) -> Response:
 
 
 def readiness(
-    upstream: Upstream, state: SharedState, policies: PolicyHolder
+    upstream: Upstream, state: SharedState, policies: PolicyHolder, limiter: Limiter
 ) -> Callable[[Request], Awaitable[Response]]:
     """Ready when every dependency the gateway needs to forward a request answers; the body
     also names the policy version in force and how many reloads were accepted or refused."""
@@ -26,6 +27,7 @@ def readiness(
         checks = {
             "upstream": "ok" if await upstream.reachable() else "unreachable",
             "store": "ok" if state.healthy else "unavailable",
+            "limits": "ok" if await limiter.ping() else "unavailable",
         }
         ready = all(state == "ok" for state in checks.values())
         policy = {

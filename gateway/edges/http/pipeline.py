@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from gateway.core.routes import Route
 from gateway.core.tokens import AccessClaims
 
@@ -27,6 +29,8 @@ class Exchange:
     caller: AccessClaims | None = None
     body: bytes | None = None
     upstream_headers: list[tuple[str, str]] = field(default_factory=list)
+    # Added to whatever answers the caller: the model API's response, a reply or a refusal.
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
@@ -63,6 +67,24 @@ class Step(Protocol):
         """Observe the model API's answer before it goes back to the caller."""
         ...
 
+    async def failed(self, exchange: Exchange) -> None:
+        """The exchange was admitted but got no answer: the model API was unreachable or
+        silent, or a later step refused it. Undo what `before` reserved."""
+        ...
+
+
+class PassiveStep:
+    """A step that does nothing at any stage; steps override only the stages they use."""
+
+    async def before(self, exchange: Exchange) -> Reply | None:
+        return None
+
+    async def after(self, exchange: Exchange, outcome: Outcome) -> None:
+        return None
+
+    async def failed(self, exchange: Exchange) -> None:
+        return None
+
 
 class Pipeline:
     def __init__(self, steps: Sequence[Step] = ()) -> None:
@@ -70,11 +92,27 @@ class Pipeline:
         self._reversed = tuple(reversed(self._steps))
 
     async def before(self, exchange: Exchange) -> Reply | None:
-        for step in self._steps:
-            reply = await step.before(exchange)
-            if reply is not None:
-                return reply
+        admitted: list[Step] = []
+        try:
+            for step in self._steps:
+                reply = await step.before(exchange)
+                if reply is not None:
+                    # The reply is the answer: the steps before it observe it as such.
+                    outcome = Outcome(reply.status, reply.headers, orjson.dumps(reply.document))
+                    for earlier in reversed(admitted):
+                        await earlier.after(exchange, outcome)
+                    return reply
+                admitted.append(step)
+        except BaseException:
+            # A refusal by a later step undoes what the earlier ones reserved.
+            for step in reversed(admitted):
+                await step.failed(exchange)
+            raise
         return None
+
+    async def failed(self, exchange: Exchange) -> None:
+        for step in self._reversed:
+            await step.failed(exchange)
 
     async def after(self, exchange: Exchange, outcome: Outcome) -> None:
         for step in self._reversed:

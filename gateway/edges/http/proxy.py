@@ -22,8 +22,8 @@ _log = structlog.get_logger("phasegate.proxy")
 # The upstream's own framing and identity are replaced by the gateway's server.
 _UPSTREAM_ONLY = frozenset({"server", "date"})
 _GENERATION_TYPES = ("application/json", "multipart/form-data")
-# Generation answers are small JSON documents that later steps read (job ids).
-_MAX_GENERATION_ANSWER = 1024 * 1024
+# Generation and job answers are small JSON documents that steps read (job ids, states).
+_MAX_DOCUMENT_ANSWER = 1024 * 1024
 
 
 class ReverseProxy:
@@ -49,14 +49,21 @@ class ReverseProxy:
         try:
             body = await self._read_body(exchange, scope, receive)
             reply = await self._pipeline.before(exchange)
-            if reply is not None:
-                await send_json(send, reply.status, reply.document, dict(reply.headers))
-                return
+        except GatewayError as error:
+            await send_error(send, error, request_id, exchange.response_headers)
+            return
+        if reply is not None:
+            await send_json(
+                send, reply.status, reply.document, dict(reply.headers), exchange.response_headers
+            )
+            return
+        try:
             response = await self._forwarder.upstream.send(
                 exchange.method, exchange.target, self._forwarder.headers_for(exchange), body
             )
         except GatewayError as error:
-            await send_error(send, error, request_id)
+            await self._pipeline.failed(exchange)
+            await send_error(send, error, request_id, exchange.response_headers)
             return
         try:
             await self._answer(exchange, response, send, receive if body is None else None)
@@ -89,11 +96,19 @@ class ReverseProxy:
     ) -> None:
         headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in end_to_end(response.headers, also_drop=_UPSTREAM_ONLY)
+            for name, value in (
+                *end_to_end(response.headers, also_drop=_UPSTREAM_ONLY),
+                *exchange.response_headers,
+            )
         ]
-        if exchange.route.kind.is_generation:
+        if exchange.route.kind.answer_is_read:
             try:
-                body = await response.read(_MAX_GENERATION_ANSWER)
+                body = await response.read(_MAX_DOCUMENT_ANSWER)
+            except GatewayError as error:
+                await self._pipeline.failed(exchange)
+                await send_error(send, error, exchange.request_id, exchange.response_headers)
+                return
+            try:
                 await self._pipeline.after(
                     exchange, Outcome(response.status, response.headers, body)
                 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ async def send_json(
     status: int,
     document: Any,
     headers: Mapping[str, str] | None = None,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> None:
     body = orjson.dumps(document)
     raw_headers = [
@@ -31,5 +32,7 @@ async def send_json(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, error: GatewayError, request_id: str) -> None:
-    await send_json(send, error.status, error_envelope(error, request_id), error.headers)
+async def send_error(
+    send: Send, error: GatewayError, request_id: str, extra: Sequence[tuple[str, str]] = ()
+) -> None:
+    await send_json(send, error.status, error_envelope(error, request_id), error.headers, extra)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from gateway.core.idempotency import IdempotencyRecord
 from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
 from gateway.core.review import HeldRequest
 
@@ -80,6 +81,38 @@ class Store(Protocol):
         ...
 
     async def held_request(self, video_id: str) -> HeldRequest | None: ...
+
+    # Idempotency keys: written on generation requests, so they never move the revision.
+
+    async def claim_idempotency(
+        self, principal: str, key: str, fingerprint: str, now: float, expires_at: float
+    ) -> IdempotencyRecord | None:
+        """Atomically claim an unused key (None), or the record that holds it unexpired.
+
+        A claim is `in_progress` until completed or released; expired records count as
+        absent and may be pruned by any call.
+        """
+        ...
+
+    async def complete_idempotency(
+        self, principal: str, key: str, status: int, content_type: str, body: bytes
+    ) -> None:
+        """Store the answer to the request holding an `in_progress` claim on the key."""
+        ...
+
+    async def release_idempotency(self, principal: str, key: str) -> None:
+        """Give up an `in_progress` claim, so a retry runs anew; completed keys stay."""
+        ...
+
+    # Concurrency leases of jobs, so that any replica seeing a job end can free its slot
+
+    async def bind_lease(self, job_id: str, lease_id: str, lease_keys: tuple[str, ...]) -> None:
+        """Remember which limiter lease a job holds (first binding wins)."""
+        ...
+
+    async def take_lease(self, job_id: str) -> tuple[str, tuple[str, ...]] | None:
+        """Remove and return a job's lease: of several callers, exactly one gets it."""
+        ...
 
     # Rollout phase
     async def phase(self) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from gateway.core.idempotency import IdempotencyRecord, IdempotencyState
 from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
 from gateway.core.review import HeldRequest
 from gateway.ports.store.base import StoreUnavailable
@@ -58,6 +59,14 @@ _TABLES = (
         tier TEXT NOT NULL, target TEXT NOT NULL, content_type TEXT NOT NULL,
         body BLOB NOT NULL, rule_ids TEXT NOT NULL, policy_version TEXT NOT NULL,
         created_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS idempotency_keys (
+        principal TEXT NOT NULL, idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL, status INTEGER, content_type TEXT, body BLOB,
+        created_at REAL NOT NULL, expires_at REAL NOT NULL,
+        PRIMARY KEY (principal, idempotency_key))""",
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+    """CREATE TABLE IF NOT EXISTS job_leases (
+        job_id TEXT PRIMARY KEY, lease_id TEXT NOT NULL, lease_keys TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS phase_changes (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, actor TEXT NOT NULL,
         changed_at REAL NOT NULL)""",
@@ -94,6 +103,22 @@ _HELD = (
 _INSERT_HELD = f"INSERT INTO held_requests ({_HELD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
 _INSERT_HELD += "ON CONFLICT DO NOTHING"
 _SELECT_HELD = f"SELECT {_HELD} FROM held_requests WHERE video_id = ?"  # noqa: S608
+_PRUNE_IDEMPOTENCY = "DELETE FROM idempotency_keys WHERE expires_at <= ?"
+_CLAIM_IDEMPOTENCY = """INSERT INTO idempotency_keys
+    (principal, idempotency_key, fingerprint, state, created_at, expires_at)
+    VALUES (?, ?, ?, 'in_progress', ?, ?) ON CONFLICT DO NOTHING"""
+_SELECT_IDEMPOTENCY = """SELECT fingerprint, state, status, content_type, body, expires_at
+    FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?"""
+# Only a claim still in progress moves: a completed answer is never overwritten or dropped.
+_COMPLETE_IDEMPOTENCY = """UPDATE idempotency_keys
+    SET state = 'completed', status = ?, content_type = ?, body = ?
+    WHERE principal = ? AND idempotency_key = ? AND state = 'in_progress'"""
+_RELEASE_IDEMPOTENCY = """DELETE FROM idempotency_keys
+    WHERE principal = ? AND idempotency_key = ? AND state = 'in_progress'"""
+_BIND_LEASE = (
+    "INSERT INTO job_leases (job_id, lease_id, lease_keys) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_TAKE_LEASE = "DELETE FROM job_leases WHERE job_id = ? RETURNING lease_id, lease_keys"
 _INSERT_PHASE = "INSERT INTO phase_changes (phase, actor, changed_at) VALUES (?, ?, ?)"
 _SELECT_JOBS = "SELECT job_id, principal, created_at FROM jobs WHERE principal = :principal"
 # The cursor is resolved inside the query and only among the principal's own jobs: a job
@@ -408,6 +433,51 @@ class SqliteStore:
         row = list(rows[0])
         row[7] = tuple(row[7].split("\n")) if row[7] else ()
         return HeldRequest(*row)
+
+    # Idempotency keys: written on generation requests, so they never move the revision.
+
+    async def claim_idempotency(
+        self, principal: str, key: str, fingerprint: str, now: float, expires_at: float
+    ) -> IdempotencyRecord | None:
+        def work(conn: sqlite3.Connection) -> IdempotencyRecord | None:
+            with _transaction(conn):
+                # Expired records are absent: pruning them first lets the insert claim.
+                conn.execute(_PRUNE_IDEMPOTENCY, (now,))
+                values = (principal, key, fingerprint, now, expires_at)
+                if conn.execute(_CLAIM_IDEMPOTENCY, values).rowcount:
+                    return None
+                row = conn.execute(_SELECT_IDEMPOTENCY, (principal, key)).fetchone()
+            fingerprint_, state, status, content_type, body, expires = row
+            return IdempotencyRecord(
+                fingerprint_, IdempotencyState(state), status, content_type, body, expires
+            )
+
+        return await self._run(work, hot=True)
+
+    async def complete_idempotency(
+        self, principal: str, key: str, status: int, content_type: str, body: bytes
+    ) -> None:
+        values = (status, content_type, body, principal, key)
+        await self._change(_COMPLETE_IDEMPOTENCY, values, bump=False, hot=True)
+
+    async def release_idempotency(self, principal: str, key: str) -> None:
+        await self._change(_RELEASE_IDEMPOTENCY, (principal, key), bump=False, hot=True)
+
+    # Concurrency leases of jobs
+
+    async def bind_lease(self, job_id: str, lease_id: str, lease_keys: tuple[str, ...]) -> None:
+        values = (job_id, lease_id, "\n".join(lease_keys))
+        await self._change(_BIND_LEASE, values, bump=False, hot=True)
+
+    async def take_lease(self, job_id: str) -> tuple[str, tuple[str, ...]] | None:
+        # DELETE ... RETURNING is one statement: of two replicas, one gets the row.
+        rows = await self._run(
+            lambda conn: conn.execute(_TAKE_LEASE, (job_id,)).fetchall(), hot=True
+        )
+        if not rows:
+            return None
+        lease_id, keys = rows[0]
+        return str(lease_id), tuple(str(keys).split("\n"))
 
     # Rollout phase
 

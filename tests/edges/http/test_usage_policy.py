@@ -4,7 +4,6 @@ in front of the mock model API, with the shipped policies."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 import structlog
 
 from gateway.core.policy import rollout_bucket
-from tests.conftest import POLICIES, Gateway, GatewayFactory
+from tests.conftest import Gateway, GatewayFactory
+from tests.support.policies import without_limits
 from tests.support.servers import AppServer
 from tests.support.tokens import on_store
 
@@ -270,9 +270,7 @@ rules:
 
 
 def _policy_copy(tmp_path: Path) -> Path:
-    folder = tmp_path / "policies"
-    shutil.copytree(POLICIES, folder)
-    return folder
+    return without_limits(tmp_path / "policies")
 
 
 def test_policy_change_is_picked_up_and_a_bad_one_refused(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from gateway.core.idempotency import IdempotencyRecord, IdempotencyState
 from gateway.core.identity import PhaseChange
 from gateway.ports.store import Store
 from tests.ports.store.records import make_grant, make_job, make_key
@@ -223,3 +225,82 @@ async def test_close_is_idempotent(store: Store) -> None:
     """Closing twice is fine (the fixture closes a third time)."""
     await store.close()
     await store.close()
+
+
+async def test_first_claim_of_an_idempotency_key_wins(store: Store) -> None:
+    """Claiming a fresh key gives None; claiming it again gives the claim, in progress."""
+    assert await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0) is None
+    again = await store.claim_idempotency("alice", "k1", "f2", 150.0, 250.0)
+    assert again == IdempotencyRecord("f1", IdempotencyState.IN_PROGRESS, None, None, None, 200.0)
+
+
+async def test_completed_idempotency_key_keeps_the_answer(store: Store) -> None:
+    """A completed key reads back with its status, content type and body bytes."""
+    await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
+    body = b'{"id": "video_1", "status": "queued"}'
+    await store.complete_idempotency("alice", "k1", 200, "application/json", body)
+    kept = await store.claim_idempotency("alice", "k1", "f1", 150.0, 250.0)
+    assert kept == IdempotencyRecord(
+        "f1", IdempotencyState.COMPLETED, 200, "application/json", body, 200.0
+    )
+    # Completing again (a second answer racing in) never overwrites the first one.
+    await store.complete_idempotency("alice", "k1", 500, "text/plain", b"late")
+    assert await store.claim_idempotency("alice", "k1", "f1", 150.0, 250.0) == kept
+
+
+async def test_released_idempotency_key_can_be_claimed_again(store: Store) -> None:
+    """Releasing a claim in progress frees the key; releasing a completed one does nothing."""
+    await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
+    await store.release_idempotency("alice", "k1")
+    assert await store.claim_idempotency("alice", "k1", "f2", 110.0, 210.0) is None
+    await store.complete_idempotency("alice", "k1", 201, "application/json", b"{}")
+    await store.release_idempotency("alice", "k1")
+    await store.release_idempotency("alice", "unknown")
+    kept = await store.claim_idempotency("alice", "k1", "f2", 120.0, 220.0)
+    assert kept is not None
+    assert kept.state is IdempotencyState.COMPLETED
+    assert kept.status == 201
+
+
+async def test_idempotency_keys_are_per_principal(store: Store) -> None:
+    """Two principals using the same key each claim their own."""
+    assert await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0) is None
+    assert await store.claim_idempotency("bob", "k1", "f1", 100.0, 200.0) is None
+    await store.complete_idempotency("bob", "k1", 200, "application/json", b"{}")
+    alices = await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
+    assert alices is not None
+    assert alices.state is IdempotencyState.IN_PROGRESS
+
+
+async def test_expired_idempotency_keys_count_as_absent(store: Store) -> None:
+    """From its expiry on, a key (completed or not) is claimable afresh by any request."""
+    await store.claim_idempotency("alice", "done", "f1", 100.0, 200.0)
+    await store.complete_idempotency("alice", "done", 200, "application/json", b"{}")
+    await store.claim_idempotency("alice", "running", "f1", 100.0, 200.0)
+    assert await store.claim_idempotency("alice", "done", "f1", 199.0, 299.0) is not None
+    assert await store.claim_idempotency("alice", "done", "f2", 200.0, 300.0) is None
+    assert await store.claim_idempotency("alice", "running", "f1", 250.0, 350.0) is None
+    again = await store.claim_idempotency("alice", "done", "f3", 260.0, 360.0)
+    assert again is not None
+    assert (again.fingerprint, again.expires_at) == ("f2", 300.0)
+
+
+async def test_idempotency_writes_leave_the_revision_alone(store: Store) -> None:
+    """Claiming, completing and releasing keys must not make every gateway reload its view."""
+    before = await store.revision()
+    await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
+    await store.complete_idempotency("alice", "k1", 200, "application/json", b"{}")
+    await store.claim_idempotency("alice", "k2", "f1", 100.0, 200.0)
+    await store.release_idempotency("alice", "k2")
+    await store.claim_idempotency("alice", "k3", "f1", 300.0, 400.0)
+    assert await store.revision() == before
+
+
+async def test_concurrent_claims_of_one_idempotency_key_have_one_winner(store: Store) -> None:
+    """Of many claims at once, exactly one gets the key and the others see its claim."""
+    claims = await asyncio.gather(
+        *(store.claim_idempotency("alice", "k1", f"f{n}", 100.0, 200.0) for n in range(10))
+    )
+    winners = [n for n, claim in enumerate(claims) if claim is None]
+    assert len(winners) == 1
+    assert {claim.fingerprint for claim in claims if claim is not None} == {f"f{winners[0]}"}

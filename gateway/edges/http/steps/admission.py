@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from gateway.core.errors import MissingToken, TierNotInPhase, Waitlisted
 from gateway.core.policy import Admission
-from gateway.edges.http.pipeline import Exchange, Outcome, Reply
+from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
 from gateway.edges.policy_runtime import PolicyHolder
 from gateway.edges.shared_state import SharedState
 
 
-class PhaseAdmission:
+class PhaseAdmission(PassiveStep):
     def __init__(self, policies: PolicyHolder, state: SharedState) -> None:
         self._policies = policies
         self._state = state
@@ -33,6 +33,3 @@ class PhaseAdmission:
                 "and your access has not opened yet."
             )
         raise TierNotInPhase(f"The {caller.tier} tier is not admitted in the {phase} phase.")
-
-    async def after(self, exchange: Exchange, outcome: Outcome) -> None:
-        return None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from gateway.core.errors import MissingToken
-from gateway.edges.http.pipeline import Exchange, Outcome, Reply
+from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
 
 
-class RequireCaller:
+class RequireCaller(PassiveStep):
     async def before(self, exchange: Exchange) -> Reply | None:
         if exchange.caller is None:
             raise MissingToken()
@@ -16,7 +16,4 @@ class RequireCaller:
                 ("x-phasegate-tier", exchange.caller.tier),
             ]
         )
-        return None
-
-    async def after(self, exchange: Exchange, outcome: Outcome) -> None:
         return None

@@ -24,7 +24,7 @@ from gateway.core.review import queued_video
 from gateway.core.routes import RouteKind
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.generation_body import parse_generation
-from gateway.edges.http.pipeline import Exchange, Outcome, Reply
+from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
 from gateway.ports.store import Store, StoreUnavailable
 
 
@@ -36,7 +36,7 @@ def store_failures_refused() -> Iterator[None]:
         raise DependencyUnavailable("The state store is unavailable; try again shortly.") from None
 
 
-class JobOwnership:
+class JobOwnership(PassiveStep):
     def __init__(
         self,
         store: Store,

@@ -8,21 +8,20 @@ import structlog
 
 from gateway.core.errors import BadRequest, MissingToken, ModelNotAllowed, PolicyViolation
 from gateway.core.identity import OwnedJob
-from gateway.core.policy import Action, Decision, Policy
+from gateway.core.limits import LimitCheck
+from gateway.core.policy import Action, Decision, LimitKind, Policy
 from gateway.core.review import HeldRequest, new_held_video_id, queued_video
 from gateway.core.routes import RouteKind
 from gateway.edges.http.generation_body import parse_generation
-from gateway.edges.http.pipeline import Exchange, Outcome, Reply
+from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
 from gateway.edges.http.steps.ownership import store_failures_refused
 from gateway.ports.store import Store
 
 _log = structlog.get_logger("phasegate.policy")
 
 
-class UsagePolicy:
-    def __init__(self, store: Store, clock: Callable[[], float], *, max_reference: int) -> None:
-        self._store = store
-        self._clock = clock
+class UsagePolicy(PassiveStep):
+    def __init__(self, *, max_reference: int) -> None:
         self._max_reference = max_reference
 
     async def before(self, exchange: Exchange) -> Reply | None:
@@ -71,13 +70,29 @@ class UsagePolicy:
                 rule=rule.rule_id if rule else None,
             )
         if decision.action is Action.HOLD:
-            return await self._hold(exchange, decision)
+            # Answered by HoldForReview once the limits have reserved what the job will use.
+            exchange.notes["hold"] = decision
         if decision.action is Action.FLAG:
             flagged = ",".join(h.rule_id for h in decision.hits if not h.shadow)
             exchange.upstream_headers.append(("x-phasegate-flags", flagged))
         return None
 
-    async def _hold(self, exchange: Exchange, decision: Decision) -> Reply:
+
+class HoldForReview(PassiveStep):
+    """Stores a held request with its body and answers 202 with a queued video object.
+
+    It runs after the limits, so a held request has reserved its cost and its
+    concurrency slot; the lease is bound to the video id the caller holds.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def before(self, exchange: Exchange) -> Reply | None:
+        decision: Decision | None = exchange.notes.get("hold")
+        if decision is None:
+            return None
         caller, body = exchange.caller, exchange.body
         if caller is None or body is None:
             raise MissingToken()
@@ -98,7 +113,10 @@ class UsagePolicy:
         with store_failures_refused():
             await self._store.hold_request(held)
             await self._store.record_job(OwnedJob(video_id, caller.subject, now))
+            checks: tuple[LimitCheck, ...] = exchange.notes.get("limits", ())
+            leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
+            if leases:
+                await self._store.bind_lease(video_id, exchange.request_id, leases)
+        # The reservation now belongs to the held job: nothing is given back on reply.
+        exchange.notes.pop("limits", None)
         return Reply(202, queued_video(exchange.notes["request"], video_id, now))
-
-    async def after(self, exchange: Exchange, outcome: Outcome) -> None:
-        return None

@@ -1,0 +1,155 @@
+"""Rate, cost and concurrency limits on generation requests, exact across replicas.
+
+All of a request's limits are checked and consumed in one limiter call, so a request
+refused by one limit uses none of the others. A generation the model API refuses (or
+never answers) gives its cost back; a job's concurrency lease is held until the
+gateway sees the job end (completed, failed, deleted) or the lease expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from gateway.core.errors import BadRequest, LimitsUnavailable, MissingToken, RateLimited
+from gateway.core.limits import LimitCheck, Verdict, checks_for
+from gateway.core.limits.headers import ratelimit_headers, retry_after_seconds
+from gateway.core.policy import GenerationRequest, LimitKind, LimitSpec, ParamValue, Policy
+from gateway.core.routes import RouteKind
+from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
+from gateway.edges.http.steps.ownership import store_failures_refused
+from gateway.ports.limiter import Limiter, LimiterUnavailable
+from gateway.ports.store import Store
+
+# What the model API assumes when a request leaves a parameter out; a cost limit counts
+# what the model will actually generate.
+MODEL_DEFAULTS: Mapping[str, ParamValue] = {"seconds": "4", "size": "720x1280"}
+_TERMINAL = frozenset({"completed", "failed"})
+CONCURRENCY_RETRY_AFTER = 10
+
+
+def _job_state(body: bytes | None) -> tuple[str | None, str | None]:
+    try:
+        document = orjson.loads(body or b"")
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    job_id, status = document.get("id"), document.get("status")
+    return (
+        job_id if isinstance(job_id, str) else None,
+        status if isinstance(status, str) else None,
+    )
+
+
+class RateLimits(PassiveStep):
+    def __init__(self, limiter: Limiter, store: Store, *, lease_ttl: float) -> None:
+        self._limiter = limiter
+        self._store = store
+        self._lease_ttl = lease_ttl
+
+    async def before(self, exchange: Exchange) -> Reply | None:
+        if not exchange.route.kind.is_generation:
+            return None
+        caller = exchange.caller
+        if caller is None:
+            raise MissingToken()
+        policy: Policy = exchange.notes["policy"]
+        request: GenerationRequest = exchange.notes["request"]
+        tier = policy.tiers.get(caller.tier)
+        if tier is None or not tier.limits:
+            return None
+        try:
+            checks = checks_for(
+                tier.limits,
+                principal=caller.subject,
+                client_id=caller.client_id,
+                tier=caller.tier,
+                params={**MODEL_DEFAULTS, **request.params},
+            )
+        except ValueError as exc:
+            raise BadRequest(str(exc), param=_cost_param(tier.limits)) from None
+        try:
+            verdict = await self._limiter.acquire(
+                checks, lease_id=exchange.request_id, lease_ttl=self._lease_ttl
+            )
+        except LimiterUnavailable:
+            raise LimitsUnavailable(
+                "Rate limits cannot be checked right now; try again shortly."
+            ) from None
+        headers = ratelimit_headers(verdict.states)
+        if not verdict.allowed:
+            raise RateLimited(_refusal_message(verdict), headers=_refusal_headers(verdict, headers))
+        exchange.notes["limits"] = checks
+        exchange.response_headers.extend(headers)
+        return None
+
+    async def after(self, exchange: Exchange, outcome: Outcome) -> None:
+        kind = exchange.route.kind
+        checks: tuple[LimitCheck, ...] | None = exchange.notes.get("limits")
+        if checks is not None:
+            if outcome.status >= 400:
+                await self._give_back(exchange, checks)
+                return
+            job_id, _ = _job_state(outcome.body)
+            leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
+            if job_id is not None and leases:
+                with store_failures_refused():
+                    await self._store.bind_lease(job_id, exchange.request_id, leases)
+            return
+        if kind is RouteKind.READ_VIDEO and 200 <= outcome.status < 300:
+            job_id, status = _job_state(outcome.body)
+            if job_id is not None and status in _TERMINAL:
+                await self._release(job_id)
+        elif (
+            kind is RouteKind.DELETE_VIDEO
+            and 200 <= outcome.status < 300
+            and exchange.route.video_id is not None
+        ):
+            await self._release(exchange.route.video_id)
+
+    async def failed(self, exchange: Exchange) -> None:
+        checks: tuple[LimitCheck, ...] | None = exchange.notes.get("limits")
+        if checks is not None:
+            await self._give_back(exchange, checks)
+
+    async def _give_back(self, exchange: Exchange, checks: tuple[LimitCheck, ...]) -> None:
+        exchange.notes.pop("limits", None)
+        try:
+            await self._limiter.refund(checks, lease_id=exchange.request_id)
+        except LimiterUnavailable:
+            # The cost stays spent and the lease runs out on its own: fail safe, not open.
+            return
+
+    async def _release(self, job_id: str) -> None:
+        # Taken from the store atomically, so of all replicas seeing the job end, one releases.
+        with store_failures_refused():
+            lease = await self._store.take_lease(job_id)
+        if lease is None:
+            return
+        lease_id, keys = lease
+        try:
+            await self._limiter.release(keys, lease_id)
+        except LimiterUnavailable:
+            return  # the lease expires on its own
+
+
+def _cost_param(specs: Sequence[LimitSpec]) -> str | None:
+    return next((spec.cost for spec in specs if spec.cost), None)
+
+
+def _refusal_message(verdict: Verdict) -> str:
+    return f"Rate limit '{verdict.refused_by}' reached; retry in {_retry_after(verdict)} s."
+
+
+def _refusal_headers(verdict: Verdict, headers: list[tuple[str, str]]) -> dict[str, str]:
+    return {"Retry-After": str(_retry_after(verdict)), **dict(headers)}
+
+
+def _retry_after(verdict: Verdict) -> int:
+    refusing = next((s for s in verdict.states if s.name == verdict.refused_by), None)
+    # A concurrency slot frees when a job ends, usually long before its lease would expire.
+    if refusing is not None and refusing.kind is LimitKind.CONCURRENCY:
+        return min(retry_after_seconds(verdict), CONCURRENCY_RETRY_AFTER)
+    return retry_after_seconds(verdict)
