@@ -46,7 +46,8 @@ ROOT: Final = BENCH_DIR.parent
 RESULTS_FILE: Final = BENCH_DIR / "results" / "latest.json"
 NGINX_TEMPLATE: Final = BENCH_DIR / "nginx.conf.template"
 VERIFY_COST_SCRIPT: Final = BENCH_DIR / "verify_cost.py"
-POLICIES_DIR: Final = ROOT / "policies"
+SHIPPED_POLICIES: Final = ROOT / "policies"
+BENCH_TIER: Final = BENCH_DIR / "bench_tier.yaml"
 
 SERVER_CPU: Final = 1
 LOAD_CPU: Final = 0
@@ -77,7 +78,7 @@ CREATE_BODY: Final = {"model": "sora-2", "prompt": "benchmark download", "second
 # The gateway's caller: one credential per gateway target, one access token reused for
 # every request of that target, as a real client does. The token must outlive the run.
 PRINCIPAL: Final = "bench"
-TIER: Final = "invited_artists"
+TIER: Final = "bench"
 TOKEN_TTL: Final = "2h"  # noqa: S105 - a duration, not a secret
 MIN_TOKEN_LIFETIME_S: Final = 3600
 
@@ -517,6 +518,20 @@ def access_token(base_url: str, client_id: str, client_secret: str) -> str:
     return token
 
 
+def bench_policies(temp: Path) -> Path:
+    """The shipped rules and lists, scoped to the bench tier, beside bench_tier.yaml."""
+    folder = temp / "policies"
+    if folder.is_dir():
+        return folder
+    shutil.copytree(SHIPPED_POLICIES / "lists", folder / "lists")
+    shutil.copy(BENCH_TIER, folder / "bench.yaml")
+    rules = (SHIPPED_POLICIES / "rules.yaml").read_text()
+    # Every tier-scoped rule applies to the one tier the benchmark has.
+    scoped = re.sub(r"(?m)^(\s+tiers:\s*)\[[^\]]*\]", r"\1[bench]", rules)
+    (folder / "rules.yaml").write_text(scoped)
+    return folder
+
+
 def start_gateway_instance(harness: Harness, name: str, *, access_log: bool) -> Endpoint:
     port = harness.port()
     # The CLI's grant must reach the same state as the server: same data folder,
@@ -525,7 +540,7 @@ def start_gateway_instance(harness: Harness, name: str, *, access_log: bool) -> 
         "--data-dir",
         str(harness.temp / f"{name}-data"),
         "--policies",
-        str(POLICIES_DIR),
+        str(bench_policies(harness.temp)),
     ]
     command = [
         *phasegate_command(),
