@@ -73,7 +73,7 @@ def create_app(
             JobOwnership(state_store, forwarder, clock),
             Idempotency(state_store, clock),
             UsagePolicy(max_reference=settings.max_reference),
-            RateLimits(limiter, state_store, lease_ttl=settings.lease_ttl),
+            RateLimits(limiter, state_store, forwarder, lease_ttl=settings.lease_ttl),
             HoldForReview(state_store, clock),
         ]
     )

@@ -154,3 +154,17 @@ def test_limiter_down_fails_closed_for_generation_only(
     ready = httpx.get(f"{gateway.url}/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"]["limits"] == "unavailable"
+
+
+def test_a_remix_is_charged_its_sources_length(limited: Gateway) -> None:
+    """Remixing a 12-second video costs 12 video-seconds, not the 4-second default."""
+    client = limited.client("alice", "seconds24")
+    source = client.post("/v1/videos", json={**VIDEO, "seconds": "12"}).json()["id"]
+    deadline = time.monotonic() + 5
+    while client.get(f"/v1/videos/{source}").json()["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    remix = client.post(f"/v1/videos/{source}/remix", json={"prompt": "at night"})
+    assert remix.status_code == 200
+    assert '"video_seconds";r=0;' in remix.headers["ratelimit"]
+    assert client.post("/v1/videos", json=VIDEO).status_code == 429

@@ -17,6 +17,7 @@ from gateway.core.limits import LimitCheck, Verdict, checks_for
 from gateway.core.limits.headers import ratelimit_headers, retry_after_seconds
 from gateway.core.policy import GenerationRequest, LimitKind, LimitSpec, ParamValue, Policy
 from gateway.core.routes import RouteKind
+from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
 from gateway.edges.http.steps.ownership import store_failures_refused
 from gateway.ports.limiter import Limiter, LimiterUnavailable
@@ -44,9 +45,12 @@ def _job_state(body: bytes | None) -> tuple[str | None, str | None]:
 
 
 class RateLimits(PassiveStep):
-    def __init__(self, limiter: Limiter, store: Store, *, lease_ttl: float) -> None:
+    def __init__(
+        self, limiter: Limiter, store: Store, forwarder: Forwarder, *, lease_ttl: float
+    ) -> None:
         self._limiter = limiter
         self._store = store
+        self._forwarder = forwarder
         self._lease_ttl = lease_ttl
 
     async def before(self, exchange: Exchange) -> Reply | None:
@@ -60,13 +64,16 @@ class RateLimits(PassiveStep):
         tier = policy.tiers.get(caller.tier)
         if tier is None or not tier.limits:
             return None
+        params = {**MODEL_DEFAULTS, **request.params}
+        if exchange.route.kind is RouteKind.REMIX_VIDEO and exchange.route.video_id is not None:
+            params.update(await self._source_params(exchange, exchange.route.video_id))
         try:
             checks = checks_for(
                 tier.limits,
                 principal=caller.subject,
                 client_id=caller.client_id,
                 tier=caller.tier,
-                params={**MODEL_DEFAULTS, **request.params},
+                params=params,
             )
         except ValueError as exc:
             raise BadRequest(str(exc), param=_cost_param(tier.limits)) from None
@@ -84,6 +91,17 @@ class RateLimits(PassiveStep):
         exchange.notes["limits"] = checks
         exchange.response_headers.extend(headers)
         return None
+
+    async def _source_params(self, exchange: Exchange, source_id: str) -> dict[str, ParamValue]:
+        """A remix is as long as its source: charge the source's length, not a default."""
+        status, document = await self._forwarder.get_document(exchange, f"/v1/videos/{source_id}")
+        if status != 200 or not isinstance(document, dict):
+            return {}  # the model API refuses the remix itself, and the cost comes back
+        return {
+            name: document[name]
+            for name in ("seconds", "size")
+            if isinstance(document.get(name), str | int | float)
+        }
 
     async def after(self, exchange: Exchange, outcome: Outcome) -> None:
         kind = exchange.route.kind
