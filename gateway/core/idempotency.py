@@ -17,6 +17,9 @@ from gateway.core.errors import BadRequest, GatewayError
 HEADER = "Idempotency-Key"
 # How long a key is remembered: long enough for any client's retry schedule.
 RETENTION_SECONDS = 86_400.0
+# How long a claim may stay in progress: far longer than any request takes, so that a
+# claim left behind by a crashed process blocks retries for minutes, not for a day.
+IN_PROGRESS_SECONDS = 600.0
 
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 

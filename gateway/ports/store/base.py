@@ -95,9 +95,17 @@ class Store(Protocol):
         ...
 
     async def complete_idempotency(
-        self, principal: str, key: str, status: int, content_type: str, body: bytes
+        self,
+        principal: str,
+        key: str,
+        status: int,
+        content_type: str,
+        body: bytes,
+        *,
+        expires_at: float,
     ) -> None:
-        """Store the answer to the request holding an `in_progress` claim on the key."""
+        """Store the answer to the request holding an `in_progress` claim on the key, and
+        keep it until `expires_at` (a claim in progress lives only as long as a request)."""
         ...
 
     async def release_idempotency(self, principal: str, key: str) -> None:

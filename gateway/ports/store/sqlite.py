@@ -111,7 +111,7 @@ _SELECT_IDEMPOTENCY = """SELECT fingerprint, state, status, content_type, body, 
     FROM idempotency_keys WHERE principal = ? AND idempotency_key = ?"""
 # Only a claim still in progress moves: a completed answer is never overwritten or dropped.
 _COMPLETE_IDEMPOTENCY = """UPDATE idempotency_keys
-    SET state = 'completed', status = ?, content_type = ?, body = ?
+    SET state = 'completed', status = ?, content_type = ?, body = ?, expires_at = ?
     WHERE principal = ? AND idempotency_key = ? AND state = 'in_progress'"""
 _RELEASE_IDEMPOTENCY = """DELETE FROM idempotency_keys
     WHERE principal = ? AND idempotency_key = ? AND state = 'in_progress'"""
@@ -455,9 +455,16 @@ class SqliteStore:
         return await self._run(work, hot=True)
 
     async def complete_idempotency(
-        self, principal: str, key: str, status: int, content_type: str, body: bytes
+        self,
+        principal: str,
+        key: str,
+        status: int,
+        content_type: str,
+        body: bytes,
+        *,
+        expires_at: float,
     ) -> None:
-        values = (status, content_type, body, principal, key)
+        values = (status, content_type, body, expires_at, principal, key)
         await self._change(_COMPLETE_IDEMPOTENCY, values, bump=False, hot=True)
 
     async def release_idempotency(self, principal: str, key: str) -> None:

@@ -238,13 +238,16 @@ async def test_completed_idempotency_key_keeps_the_answer(store: Store) -> None:
     """A completed key reads back with its status, content type and body bytes."""
     await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
     body = b'{"id": "video_1", "status": "queued"}'
-    await store.complete_idempotency("alice", "k1", 200, "application/json", body)
+    await store.complete_idempotency(
+        "alice", "k1", 200, "application/json", body, expires_at=10_000.0
+    )
     kept = await store.claim_idempotency("alice", "k1", "f1", 150.0, 250.0)
+    # Completion moves the expiry from the claim's (200) to the answer's retention.
     assert kept == IdempotencyRecord(
-        "f1", IdempotencyState.COMPLETED, 200, "application/json", body, 200.0
+        "f1", IdempotencyState.COMPLETED, 200, "application/json", body, 10_000.0
     )
     # Completing again (a second answer racing in) never overwrites the first one.
-    await store.complete_idempotency("alice", "k1", 500, "text/plain", b"late")
+    await store.complete_idempotency("alice", "k1", 500, "text/plain", b"late", expires_at=10_000.0)
     assert await store.claim_idempotency("alice", "k1", "f1", 150.0, 250.0) == kept
 
 
@@ -253,7 +256,9 @@ async def test_released_idempotency_key_can_be_claimed_again(store: Store) -> No
     await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
     await store.release_idempotency("alice", "k1")
     assert await store.claim_idempotency("alice", "k1", "f2", 110.0, 210.0) is None
-    await store.complete_idempotency("alice", "k1", 201, "application/json", b"{}")
+    await store.complete_idempotency(
+        "alice", "k1", 201, "application/json", b"{}", expires_at=10_000.0
+    )
     await store.release_idempotency("alice", "k1")
     await store.release_idempotency("alice", "unknown")
     kept = await store.claim_idempotency("alice", "k1", "f2", 120.0, 220.0)
@@ -266,7 +271,9 @@ async def test_idempotency_keys_are_per_principal(store: Store) -> None:
     """Two principals using the same key each claim their own."""
     assert await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0) is None
     assert await store.claim_idempotency("bob", "k1", "f1", 100.0, 200.0) is None
-    await store.complete_idempotency("bob", "k1", 200, "application/json", b"{}")
+    await store.complete_idempotency(
+        "bob", "k1", 200, "application/json", b"{}", expires_at=10_000.0
+    )
     alices = await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
     assert alices is not None
     assert alices.state is IdempotencyState.IN_PROGRESS
@@ -275,7 +282,9 @@ async def test_idempotency_keys_are_per_principal(store: Store) -> None:
 async def test_expired_idempotency_keys_count_as_absent(store: Store) -> None:
     """From its expiry on, a key (completed or not) is claimable afresh by any request."""
     await store.claim_idempotency("alice", "done", "f1", 100.0, 200.0)
-    await store.complete_idempotency("alice", "done", 200, "application/json", b"{}")
+    await store.complete_idempotency(
+        "alice", "done", 200, "application/json", b"{}", expires_at=200.0
+    )
     await store.claim_idempotency("alice", "running", "f1", 100.0, 200.0)
     assert await store.claim_idempotency("alice", "done", "f1", 199.0, 299.0) is not None
     assert await store.claim_idempotency("alice", "done", "f2", 200.0, 300.0) is None
@@ -289,7 +298,9 @@ async def test_idempotency_writes_leave_the_revision_alone(store: Store) -> None
     """Claiming, completing and releasing keys must not make every gateway reload its view."""
     before = await store.revision()
     await store.claim_idempotency("alice", "k1", "f1", 100.0, 200.0)
-    await store.complete_idempotency("alice", "k1", 200, "application/json", b"{}")
+    await store.complete_idempotency(
+        "alice", "k1", 200, "application/json", b"{}", expires_at=10_000.0
+    )
     await store.claim_idempotency("alice", "k2", "f1", 100.0, 200.0)
     await store.release_idempotency("alice", "k2")
     await store.claim_idempotency("alice", "k3", "f1", 300.0, 400.0)

@@ -16,6 +16,7 @@ import structlog
 
 from gateway.core.errors import InternalError, MissingToken
 from gateway.core.idempotency import (
+    IN_PROGRESS_SECONDS,
     RETENTION_SECONDS,
     fingerprint,
     replayable,
@@ -59,7 +60,7 @@ class Idempotency(PassiveStep):
         now = self._clock()
         with store_failures_refused():
             record = await self._store.claim_idempotency(
-                caller.subject, key, request, now, now + RETENTION_SECONDS
+                caller.subject, key, request, now, now + IN_PROGRESS_SECONDS
             )
         if record is None:
             exchange.notes[_NOTE] = _Claim(caller.subject, key)
@@ -82,7 +83,12 @@ class Idempotency(PassiveStep):
         content_type = _header(outcome.headers, "content-type") or "application/json"
         try:
             await self._store.complete_idempotency(
-                claim.principal, claim.key, outcome.status, content_type, outcome.body or b""
+                claim.principal,
+                claim.key,
+                outcome.status,
+                content_type,
+                outcome.body or b"",
+                expires_at=self._clock() + RETENTION_SECONDS,
             )
         except StoreUnavailable as exc:
             # The caller still gets its answer; the claim lapses with the key instead.
