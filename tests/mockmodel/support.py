@@ -7,21 +7,11 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
+from tests.support.clock import START, FakeClock
+
+__all__ = ["JOB_SECONDS", "START", "FakeClock", "assert_error", "client_for", "create_video"]
+
 JOB_SECONDS = 10.0
-START = 1_700_000_000.0
-
-
-class FakeClock:
-    """A clock that only moves when a test says so."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def client_for(app: Starlette) -> httpx.AsyncClient:

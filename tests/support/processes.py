@@ -60,6 +60,26 @@ def wait_ready(url: str, timeout: float = 15) -> httpx.Response:
             time.sleep(0.05)
 
 
+def grant_credential(settings: list[str], principal: str, tier: str) -> dict[str, Any]:
+    """A credential made by `phasegate grant --json`, as an admin makes it."""
+    result = run("grant", principal, "--tier", tier, "--json", *settings)
+    assert result.returncode == 0, result.stderr
+    credential: dict[str, Any] = json.loads(result.stdout)
+    return credential
+
+
+def access_token(gateway_url: str, credential: dict[str, Any]) -> str:
+    """An access token for a credential, from the gateway's token endpoint."""
+    response = httpx.post(
+        f"{gateway_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credential["client_id"], credential["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
 @dataclass
 class Deployment:
     """A mock model API and a gateway as separate processes sharing a data folder."""
@@ -72,20 +92,10 @@ class Deployment:
         return run(*args, *self.settings)
 
     def grant(self, principal: str, tier: str = "invited_artists") -> dict[str, Any]:
-        result = self.admin("grant", principal, "--tier", tier, "--json")
-        assert result.returncode == 0, result.stderr
-        credential: dict[str, Any] = json.loads(result.stdout)
-        return credential
+        return grant_credential(self.settings, principal, tier)
 
     def token(self, credential: dict[str, Any]) -> str:
-        response = httpx.post(
-            f"{self.gateway_url}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(credential["client_id"], credential["client_secret"]),
-        )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
+        return access_token(self.gateway_url, credential)
 
     def status(self, token: str, path: str = "/v1/videos") -> int:
         return httpx.get(

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import POLICIES, process, run, wait_ready
+from tests.support.processes import (
+    POLICIES,
+    access_token,
+    grant_credential,
+    process,
+    run,
+    wait_ready,
+)
 from tests.support.servers import free_port
 
 
@@ -67,14 +73,8 @@ def test_serve_forwards_to_the_mock_model(tmp_path: Path) -> None:
         wait_ready(f"http://127.0.0.1:{mock_port}/v1/videos")
         assert wait_ready(f"{base}/healthz").status_code == 200
         assert wait_ready(f"{base}/readyz").status_code == 200
-        granted = run("grant", "alice", "--tier", "invited_artists", "--json", *settings)
-        assert granted.returncode == 0, granted.stderr
-        credential = json.loads(granted.stdout)
-        token = httpx.post(
-            f"{base}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(credential["client_id"], credential["client_secret"]),
-        ).json()["access_token"]
+        credential = grant_credential(settings, "alice", "invited_artists")
+        token = access_token(base, credential)
         auth = {"Authorization": f"Bearer {token}"}
         created = httpx.post(f"{base}/v1/videos", json={"prompt": "a lighthouse"}, headers=auth)
         assert created.status_code == 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.processes import process, run, wait_ready
+from tests.support.processes import access_token, grant_credential, process, wait_ready
 from tests.support.redis_server import redis_server
 from tests.support.servers import free_port
 
@@ -25,17 +24,7 @@ class Replicas:
     settings: list[str]
 
     def token(self, principal: str, tier: str) -> str:
-        granted = run("grant", principal, "--tier", tier, "--json", *self.settings)
-        assert granted.returncode == 0, granted.stderr
-        credential = json.loads(granted.stdout)
-        response = httpx.post(
-            f"{self.urls[0]}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(credential["client_id"], credential["client_secret"]),
-        )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
+        return access_token(self.urls[0], grant_credential(self.settings, principal, tier))
 
 
 @contextmanager

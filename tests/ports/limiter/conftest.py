@@ -8,19 +8,8 @@ import pytest
 
 from gateway.ports.limiter import Limiter, MemoryLimiter
 from gateway.ports.limiter.redis import from_url
+from tests.support.clock import FakeClock
 from tests.support.redis_server import RedisServer, redis_cluster_node, redis_server
-
-START = 1_700_000_000.0
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

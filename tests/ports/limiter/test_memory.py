@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.ports.limiter import MemoryLimiter
-from tests.ports.limiter.conftest import FakeClock
 from tests.ports.limiter.limits import concurrency, rate, request
+from tests.support.clock import FakeClock
 
 
 async def test_idle_state_is_forgotten_when_seen_again() -> None:

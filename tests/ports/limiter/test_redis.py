@@ -16,8 +16,8 @@ from gateway.core.limits import Decision, Verdict, decide
 from gateway.core.policy.limits import LimitScope
 from gateway.ports.limiter import LimiterUnavailable, MemoryLimiter
 from gateway.ports.limiter.redis import RedisLimiter, from_url, storage_key
-from tests.ports.limiter.conftest import FakeClock
 from tests.ports.limiter.limits import concurrency, cost, rate, request
+from tests.support.clock import FakeClock
 from tests.support.redis_server import RedisServer, redis_server
 from tests.support.servers import free_port
 
