@@ -39,6 +39,14 @@ def ratelimit_headers(states: Sequence[LimitState]) -> list[tuple[str, str]]:
     ]
 
 
+# A concurrency slot frees when a job ends, usually long before its lease would expire.
+CONCURRENCY_RETRY_AFTER = 10
+
+
 def retry_after_seconds(verdict: Verdict) -> int:
-    # Rounded up: a client that waits exactly this long must be admitted.
-    return max(1, math.ceil(verdict.retry_after))
+    """Whole seconds to wait, rounded up: a client that waits this long can be admitted."""
+    wait = max(1, math.ceil(verdict.retry_after))
+    refusing = next((s for s in verdict.states if s.name == verdict.refused_by), None)
+    if refusing is not None and refusing.kind is LimitKind.CONCURRENCY:
+        return min(wait, CONCURRENCY_RETRY_AFTER)
+    return wait

@@ -8,12 +8,13 @@ gateway sees the job end (completed, failed, deleted) or the lease expires.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import orjson
 
 from gateway.core.errors import BadRequest, LimitsUnavailable, MissingToken, RateLimited
-from gateway.core.limits import LimitCheck, Verdict, checks_for
+from gateway.core.jobs import MODEL_DEFAULTS, TERMINAL_STATUSES, job_id_and_status
+from gateway.core.limits import LimitCheck, checks_for
 from gateway.core.limits.headers import ratelimit_headers, retry_after_seconds
 from gateway.core.policy import GenerationRequest, LimitKind, LimitSpec, ParamValue, Policy
 from gateway.core.routes import RouteKind
@@ -23,25 +24,12 @@ from gateway.edges.http.steps.ownership import store_failures_refused
 from gateway.ports.limiter import Limiter, LimiterUnavailable
 from gateway.ports.store import Store
 
-# What the model API assumes when a request leaves a parameter out; a cost limit counts
-# what the model will actually generate.
-MODEL_DEFAULTS: Mapping[str, ParamValue] = {"seconds": "4", "size": "720x1280"}
-_TERMINAL = frozenset({"completed", "failed"})
-CONCURRENCY_RETRY_AFTER = 10
-
 
 def _job_state(body: bytes | None) -> tuple[str | None, str | None]:
     try:
-        document = orjson.loads(body or b"")
+        return job_id_and_status(orjson.loads(body or b""))
     except orjson.JSONDecodeError:
         return None, None
-    if not isinstance(document, dict):
-        return None, None
-    job_id, status = document.get("id"), document.get("status")
-    return (
-        job_id if isinstance(job_id, str) else None,
-        status if isinstance(status, str) else None,
-    )
 
 
 class RateLimits(PassiveStep):
@@ -87,7 +75,11 @@ class RateLimits(PassiveStep):
             ) from None
         headers = ratelimit_headers(verdict.states)
         if not verdict.allowed:
-            raise RateLimited(_refusal_message(verdict), headers=_refusal_headers(verdict, headers))
+            wait = retry_after_seconds(verdict)
+            raise RateLimited(
+                f"Rate limit '{verdict.refused_by}' reached; retry in {wait} s.",
+                headers={"Retry-After": str(wait), **dict(headers)},
+            )
         exchange.notes["limits"] = checks
         exchange.response_headers.extend(headers)
         return None
@@ -118,7 +110,7 @@ class RateLimits(PassiveStep):
             return
         if kind is RouteKind.READ_VIDEO and 200 <= outcome.status < 300:
             job_id, status = _job_state(outcome.body)
-            if job_id is not None and status in _TERMINAL:
+            if job_id is not None and status in TERMINAL_STATUSES:
                 await self._release(job_id)
         elif (
             kind is RouteKind.DELETE_VIDEO
@@ -155,19 +147,3 @@ class RateLimits(PassiveStep):
 
 def _cost_param(specs: Sequence[LimitSpec]) -> str | None:
     return next((spec.cost for spec in specs if spec.cost), None)
-
-
-def _refusal_message(verdict: Verdict) -> str:
-    return f"Rate limit '{verdict.refused_by}' reached; retry in {_retry_after(verdict)} s."
-
-
-def _refusal_headers(verdict: Verdict, headers: list[tuple[str, str]]) -> dict[str, str]:
-    return {"Retry-After": str(_retry_after(verdict)), **dict(headers)}
-
-
-def _retry_after(verdict: Verdict) -> int:
-    refusing = next((s for s in verdict.states if s.name == verdict.refused_by), None)
-    # A concurrency slot frees when a job ends, usually long before its lease would expire.
-    if refusing is not None and refusing.kind is LimitKind.CONCURRENCY:
-        return min(retry_after_seconds(verdict), CONCURRENCY_RETRY_AFTER)
-    return retry_after_seconds(verdict)

@@ -19,6 +19,7 @@ from gateway.core.errors import (
     VideoNotReady,
 )
 from gateway.core.identity import OwnedJob
+from gateway.core.jobs import job_id_and_status
 from gateway.core.listing import list_document, parse_list_query
 from gateway.core.review import queued_video
 from gateway.core.routes import RouteKind
@@ -145,8 +146,6 @@ class JobOwnership(PassiveStep):
 
 def _job_id(body: bytes) -> str | None:
     try:
-        document = orjson.loads(body)
+        return job_id_and_status(orjson.loads(body))[0]
     except orjson.JSONDecodeError:
         return None
-    job_id = document.get("id") if isinstance(document, dict) else None
-    return job_id if isinstance(job_id, str) and job_id else None
