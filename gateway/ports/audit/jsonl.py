@@ -1,0 +1,308 @@
+"""The embedded audit sink: hash-chained JSON Lines files, group-committed and fsynced.
+
+Files. Records go to segment files `audit-YYYY-MM-DD-NNNN.jsonl` (UTC day of the write,
+sequence from 0001 within the day) in one directory. A segment is created with
+O_CREAT|O_EXCL|O_APPEND and never opened for writing again: nothing is ever truncated or
+rewritten, and a restarted process (or a second process on the same directory) starts
+a segment of its own. A segment is closed, with a checkpoint as its last line, when the
+next record would take it past `max_segment_bytes` (a record larger than that gets a
+segment to itself), when the UTC day changes, and on `close()`.
+
+Chain. Each segment is a chain of its own: its first record links to `GENESIS`, every
+other one to the record before it, and the closing checkpoint (signed when a signer is
+given) states the count and last hash. So each file verifies on its own; a missing
+whole segment shows as a gap in the sequence numbers (or an unsealed segment that is
+not the newest), not in any chain.
+
+Group commit. `append` queues the record and waits. One flusher task takes everything
+queued, and on a single dedicated thread chains it, writes it with one `write` and makes
+it durable with one `fsync` (more only when the batch crosses a rotation); records that
+arrive meanwhile wait for the next batch. Every waiter of a batch is released when its
+fsync returns, or gets `AuditUnavailable` when any step of the batch failed.
+
+Failures. Any OSError (ENOSPC, EACCES, EIO...) fails the whole batch. If nothing of the
+batch reached the file, the segment stays in use; if part of it did (a torn line), or
+the fsync failed, the segment is abandoned without a checkpoint and the next batch
+starts a new one. The sink reports unhealthy from a failure until a batch succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from gateway.core.audit.chain import GENESIS, Signer, canonical, checkpoint, link
+from gateway.ports.audit.base import AuditUnavailable
+
+MiB: Final = 1024 * 1024
+DEFAULT_MAX_SEGMENT_BYTES: Final = 64 * MiB
+SEGMENT_PATTERN: Final = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})-(\d{4,})\.jsonl$")
+_CREATE_FLAGS: Final = (
+    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+)
+_FILE_MODE: Final = 0o640
+
+
+def segment_name(day: str, sequence: int) -> str:
+    """The file name of a segment, e.g. `audit-2026-11-26-0001.jsonl`."""
+    return f"audit-{day}-{sequence:04d}.jsonl"
+
+
+def utc_day(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(slots=True)
+class _Segment:
+    """The open segment; only the writer thread reads or changes it."""
+
+    fd: int
+    name: str
+    day: str
+    size: int = 0
+    records: int = 0
+    last_hash: str = GENESIS
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class JsonlSink:
+    """An `AuditSink` writing hash-chained JSONL segments; one per process and directory."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        signer: Signer | None = None,
+        max_segment_bytes: int = DEFAULT_MAX_SEGMENT_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_segment_bytes <= 0:
+            raise ValueError("max_segment_bytes must be positive")
+        self._directory = directory
+        self._signer = signer
+        self._max_bytes = max_segment_bytes
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-jsonl")
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._segment: _Segment | None = None
+        self._healthy = True
+        self._closed = False
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    async def append(self, record: dict[str, Any]) -> None:
+        if self._closed:
+            raise AuditUnavailable("the audit sink is closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="audit-jsonl-flush")
+        await future
+
+    async def healthy(self) -> bool:
+        return self._healthy and not self._closed
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher])
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close_segment)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    # On the event loop
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                records = [record for record, _ in batch]
+                try:
+                    errors = await loop.run_in_executor(self._executor, self._write_batch, records)
+                except AuditUnavailable as error:
+                    self._healthy = False
+                    _fail(batch, str(error))
+                    continue
+                self._healthy = True
+                for (_, future), problem in zip(batch, errors, strict=True):
+                    if future.done():
+                        continue
+                    if problem is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(problem)
+                batch = []
+        except BaseException:
+            # Cancelled with the loop, or a bug: nobody may wait forever, nor proceed.
+            self._healthy = False
+            _fail(batch + self._pending, "the audit writer stopped")
+            self._pending = []
+            raise
+
+    # On the writer thread
+
+    def _write_batch(self, records: list[dict[str, Any]]) -> list[Exception | None]:
+        """Chain, write and fsync one batch; per record None or the error for a record
+        that cannot be serialised. Raises AuditUnavailable for the whole batch."""
+        try:
+            return self._write_records(records)
+        except OSError as error:
+            raise AuditUnavailable(f"audit write failed: {error.strerror or error}") from error
+
+    def _write_records(self, records: list[dict[str, Any]]) -> list[Exception | None]:
+        now = self._clock()
+        day = utc_day(now)
+        segment = self._segment
+        if segment is not None and segment.day != day:
+            self._seal(segment, now)
+            segment = None
+        if segment is None:
+            segment = self._open(day)
+        problems: list[Exception | None] = []
+        chunk = bytearray()
+        count = 0
+        last = segment.last_hash
+        for record in records:
+            try:
+                line = canonical(linked := link(record, last)) + b"\n"
+            except TypeError as error:  # not JSON: that caller's bug, not the batch's
+                problems.append(error)
+                continue
+            if segment.records + count > 0 and segment.size + len(chunk) + len(line) > (
+                self._max_bytes
+            ):
+                self._commit(segment, bytes(chunk), count, last)
+                self._seal(segment, now)
+                segment = self._open(day)
+                chunk, count = bytearray(), 0
+                line = canonical(linked := link(record, segment.last_hash)) + b"\n"
+            chunk += line
+            count += 1
+            last = linked["hash"]
+            problems.append(None)
+        self._commit(segment, bytes(chunk), count, last)
+        self._sync(segment)
+        return problems
+
+    def _commit(self, segment: _Segment, chunk: bytes, count: int, last_hash: str) -> None:
+        """Write (not yet fsync) a chunk of chained lines to the segment."""
+        if not chunk:
+            return
+        try:
+            _write_all(segment.fd, chunk)
+        except OSError:
+            self._abandon_if_torn(segment)
+            raise
+        segment.size += len(chunk)
+        segment.records += count
+        segment.last_hash = last_hash
+
+    def _sync(self, segment: _Segment) -> None:
+        try:
+            os.fsync(segment.fd)
+        except OSError:
+            # What reached the disk is unknown now: never write to this segment again.
+            self._abandon(segment)
+            raise
+
+    def _seal(self, segment: _Segment, now: float) -> None:
+        """End the segment with its checkpoint, make it durable and close it."""
+        closing = checkpoint(
+            time=now,
+            segment=segment.name,
+            records=segment.records,
+            last_hash=segment.last_hash,
+            signer=self._signer,
+        )
+        linked = link(closing, segment.last_hash)
+        self._commit(segment, canonical(linked) + b"\n", 0, linked["hash"])
+        self._sync(segment)
+        self._abandon(segment)
+
+    def _open(self, day: str) -> _Segment:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        sequence = self._next_sequence(day)
+        while True:
+            name = segment_name(day, sequence)
+            try:
+                fd = os.open(self._directory / name, _CREATE_FLAGS, _FILE_MODE)
+            except FileExistsError:  # another process took it first
+                sequence += 1
+                continue
+            break
+        segment = _Segment(fd=fd, name=name, day=day)
+        self._segment = segment
+        self._sync_directory(segment)
+        return segment
+
+    def _next_sequence(self, day: str) -> int:
+        taken = [
+            int(match.group(2))
+            for path in self._directory.iterdir()
+            if (match := SEGMENT_PATTERN.match(path.name)) and match.group(1) == day
+        ]
+        return max(taken, default=0) + 1
+
+    def _sync_directory(self, segment: _Segment) -> None:
+        """Make the new file's directory entry durable too."""
+        try:
+            fd = os.open(self._directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            self._abandon(segment)
+            raise
+
+    def _abandon_if_torn(self, segment: _Segment) -> None:
+        try:
+            size = os.fstat(segment.fd).st_size
+        except OSError:
+            size = -1
+        if size != segment.size:
+            self._abandon(segment)
+
+    def _abandon(self, segment: _Segment) -> None:
+        if self._segment is segment:
+            self._segment = None
+        fd, segment.fd = segment.fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _close_segment(self) -> None:
+        if self._segment is None:
+            return
+        try:
+            self._seal(self._segment, self._clock())
+        except OSError as error:
+            raise AuditUnavailable(f"audit close failed: {error.strerror or error}") from error
+
+
+def _fail(waiters: list[tuple[dict[str, Any], asyncio.Future[None]]], message: str) -> None:
+    for _, future in waiters:
+        if not future.done():
+            future.set_exception(AuditUnavailable(message))
