@@ -142,3 +142,9 @@ class RateLimited(GatewayError):
 
 class LimitsUnavailable(DependencyUnavailable):
     code = "limits_unavailable"
+
+
+class AuditUnavailableError(DependencyUnavailable):
+    """The audit sink cannot take the write-ahead record: the request is not forwarded."""
+
+    code = "audit_unavailable"

@@ -13,6 +13,8 @@ from gateway.edges.settings import Settings, SettingsError
 
 
 def check_serveable(settings: Settings) -> None:
+    if not settings.audit_url.startswith("file://"):
+        raise SettingsError("--audit: only file:///DIR audit sinks are available so far")
     if settings.workers > 1 and settings.limits_url == "memory://":
         raise SettingsError(
             "--workers: several workers need shared limits; the in-process limiter "

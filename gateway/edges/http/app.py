@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Route
 
+from gateway.core.audit.chain import Signer, es256_signer
 from gateway.core.tokens import TokenRules
 from gateway.edges.http.asgi import ASGIApp, Receive, Scope, Send
 from gateway.edges.http.authentication import BearerTokenBackend, refusal_response
@@ -21,6 +22,7 @@ from gateway.edges.http.pipeline import Pipeline
 from gateway.edges.http.proxy import ReverseProxy
 from gateway.edges.http.request_identity import RequestIdentity
 from gateway.edges.http.steps.admission import PhaseAdmission
+from gateway.edges.http.steps.audit_trail import AuditTrail
 from gateway.edges.http.steps.caller import RequireCaller
 from gateway.edges.http.steps.idempotency import Idempotency
 from gateway.edges.http.steps.limits import RateLimits
@@ -30,6 +32,7 @@ from gateway.edges.policy_files import read_policy
 from gateway.edges.policy_runtime import PolicyHolder, watching_policy
 from gateway.edges.settings import Settings
 from gateway.edges.shared_state import SharedState, watching
+from gateway.ports.audit import open_audit_sink
 from gateway.ports.limiter import open_limiter
 from gateway.ports.store import Store, open_store
 from gateway.ports.upstream import Upstream
@@ -44,6 +47,18 @@ def build_upstream(settings: Settings) -> Upstream:
             read_timeout=settings.upstream_timeout,
         )
     )
+
+
+def current_key_signer(state: SharedState) -> Signer:
+    """Signs audit checkpoints with whichever key signs tokens at that moment."""
+
+    def sign(data: bytes) -> tuple[str, bytes]:
+        key = state.keys.signing
+        if key is None:
+            raise RuntimeError("no signing key is loaded")
+        return es256_signer(key.kid, key.private)(data)
+
+    return sign
 
 
 def token_rules(settings: Settings) -> TokenRules:
@@ -63,6 +78,7 @@ def create_app(
     state_store = store if store is not None else open_store(settings.store_url)
     limiter = open_limiter(settings.limits_url)
     state = SharedState(state_store, clock)
+    audit_sink = open_audit_sink(settings.audit_url, signer=current_key_signer(state))
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
     policies = PolicyHolder(settings.policies, read_policy(settings.policies))
@@ -74,6 +90,7 @@ def create_app(
             Idempotency(state_store, clock),
             UsagePolicy(max_reference=settings.max_reference),
             RateLimits(limiter, state_store, forwarder, lease_ttl=settings.lease_ttl),
+            AuditTrail(audit_sink, clock),
             HoldForReview(state_store, clock),
         ]
     )
@@ -91,7 +108,12 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
             async with watching(state), watching_policy(policies, settings.policy_poll):
-                yield
+                try:
+                    yield
+                finally:
+                    # Closing seals the current segment with a checkpoint signed by the
+                    # gateway's key, so it must happen while the keys are still loaded.
+                    await audit_sink.close()
         finally:
             await model_api.close()
             await limiter.close()
@@ -99,7 +121,9 @@ def create_app(
 
     own_routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readiness(model_api, state, policies, limiter), methods=["GET"]),
+        Route(
+            "/readyz", readiness(model_api, state, policies, limiter, audit_sink), methods=["GET"]
+        ),
         *oauth.routes(),
     ]
     own = Starlette(

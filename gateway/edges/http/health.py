@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.edges.policy_runtime import PolicyHolder
 from gateway.edges.shared_state import SharedState
+from gateway.ports.audit import AuditSink
 from gateway.ports.limiter import Limiter
 from gateway.ports.upstream import Upstream
 
@@ -18,7 +19,11 @@ async def healthz(_: Request) -> Response:
 
 
 def readiness(
-    upstream: Upstream, state: SharedState, policies: PolicyHolder, limiter: Limiter
+    upstream: Upstream,
+    state: SharedState,
+    policies: PolicyHolder,
+    limiter: Limiter,
+    audit: AuditSink,
 ) -> Callable[[Request], Awaitable[Response]]:
     """Ready when every dependency the gateway needs to forward a request answers; the body
     also names the policy version in force and how many reloads were accepted or refused."""
@@ -28,6 +33,7 @@ def readiness(
             "upstream": "ok" if await upstream.reachable() else "unreachable",
             "store": "ok" if state.healthy else "unavailable",
             "limits": "ok" if await limiter.ping() else "unavailable",
+            "audit": "ok" if await audit.healthy() else "unavailable",
         }
         ready = all(state == "ok" for state in checks.values())
         policy = {

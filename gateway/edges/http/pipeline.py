@@ -6,12 +6,14 @@ Authentication, phase admission, policy, limits and audit each plug in as one
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
+from gateway.core.errors import GatewayError
 from gateway.core.routes import Route
 from gateway.core.tokens import AccessClaims
 
@@ -31,6 +33,7 @@ class Exchange:
     upstream_headers: list[tuple[str, str]] = field(default_factory=list)
     # Added to whatever answers the caller: the model API's response, a reply or a refusal.
     response_headers: list[tuple[str, str]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
@@ -72,6 +75,10 @@ class Step(Protocol):
         silent, or a later step refused it. Undo what `before` reserved."""
         ...
 
+    async def refused(self, exchange: Exchange, error: GatewayError) -> None:
+        """The gateway refused the exchange (any step, before anything was forwarded)."""
+        ...
+
 
 class PassiveStep:
     """A step that does nothing at any stage; steps override only the stages they use."""
@@ -83,6 +90,9 @@ class PassiveStep:
         return None
 
     async def failed(self, exchange: Exchange) -> None:
+        return None
+
+    async def refused(self, exchange: Exchange, error: GatewayError) -> None:
         return None
 
 
@@ -113,6 +123,11 @@ class Pipeline:
     async def failed(self, exchange: Exchange) -> None:
         for step in self._reversed:
             await step.failed(exchange)
+
+    async def refused(self, exchange: Exchange, error: GatewayError) -> None:
+        # Every step hears of it, admitted or not: a refusal is recorded wherever it arose.
+        for step in self._steps:
+            await step.refused(exchange, error)
 
     async def after(self, exchange: Exchange, outcome: Outcome) -> None:
         for step in self._reversed:

@@ -50,6 +50,7 @@ class ReverseProxy:
             body = await self._read_body(exchange, scope, receive)
             reply = await self._pipeline.before(exchange)
         except GatewayError as error:
+            await self._pipeline.refused(exchange, error)
             await send_error(send, error, request_id, exchange.response_headers)
             return
         if reply is not None:

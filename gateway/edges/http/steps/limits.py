@@ -74,6 +74,7 @@ class RateLimits(PassiveStep):
                 "Rate limits cannot be checked right now; try again shortly."
             ) from None
         headers = ratelimit_headers(verdict.states)
+        exchange.notes["limit_states"] = verdict.states
         if not verdict.allowed:
             wait = retry_after_seconds(verdict)
             raise RateLimited(

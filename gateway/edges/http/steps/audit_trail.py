@@ -1,0 +1,199 @@
+"""The audit trail: a generation request is durably recorded before the model sees it.
+
+The write-ahead record is appended (written and fsynced, shared with concurrent
+requests by group commit) before the request goes on; if the sink cannot take it, the
+request is refused with 503 and never forwarded. The outcome, refusals and job
+accesses follow as records of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import structlog
+
+from gateway.core.audit import records
+from gateway.core.errors import AuditUnavailableError, GatewayError, PolicyViolation, RateLimited
+from gateway.core.jobs import job_id_and_status
+from gateway.core.policy import Decision, GenerationRequest
+from gateway.core.routes import RouteKind
+from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
+from gateway.ports.audit import AuditSink, AuditUnavailable
+
+_log = structlog.get_logger("phasegate.audit")
+_JOB_ACTIONS = {
+    RouteKind.READ_VIDEO: "read",
+    RouteKind.DOWNLOAD_VIDEO: "download",
+    RouteKind.DELETE_VIDEO: "delete",
+}
+
+
+class AuditTrail(PassiveStep):
+    def __init__(self, sink: AuditSink, clock: Callable[[], float]) -> None:
+        self._sink = sink
+        self._clock = clock
+
+    async def before(self, exchange: Exchange) -> Reply | None:
+        if not exchange.route.kind.is_generation or exchange.caller is None:
+            return None
+        request: GenerationRequest = exchange.notes["request"]
+        decision: Decision = exchange.notes["decision"]
+        caller = exchange.caller
+        record = records.generation_request(
+            time=self._clock(),
+            request_id=exchange.request_id,
+            principal=caller.subject,
+            client_id=caller.client_id,
+            tier=caller.tier,
+            phase=exchange.notes.get("phase"),
+            client_address=exchange.client_host,
+            method=exchange.method,
+            route=exchange.route.template,
+            model=request.model,
+            prompt=request.prompt,
+            params=dict(request.params),
+            input_reference_sha256=request.input_reference.sha256
+            if request.input_reference
+            else None,
+            input_reference_size=request.input_reference.size if request.input_reference else None,
+            decision="hold" if "hold" in exchange.notes else decision.action.label,
+            rules=decision.hits,
+            policy_version=decision.policy_version,
+            limits=exchange.notes.get("limit_states"),
+        )
+        try:
+            await self._sink.append(record)
+        except AuditUnavailable:
+            raise AuditUnavailableError(
+                "The audit log cannot record this request, so it is not forwarded."
+            ) from None
+        exchange.notes["audited"] = True
+        return None
+
+    async def after(self, exchange: Exchange, outcome: Outcome) -> None:
+        caller, kind = exchange.caller, exchange.route.kind
+        if caller is None:
+            return
+        job_id = _job_id(outcome.body)
+        if exchange.notes.get("audited"):
+            record = records.generation_outcome(
+                time=self._clock(),
+                request_id=exchange.request_id,
+                principal=caller.subject,
+                client_id=caller.client_id,
+                tier=caller.tier,
+                route=exchange.route.template,
+                decision="hold" if "hold" in exchange.notes else _decision(exchange),
+                upstream_status=None if "hold" in exchange.notes else outcome.status,
+                job_id=job_id,
+                latency_ms=_latency(exchange),
+                request_bytes=len(exchange.body or b""),
+                response_bytes=len(outcome.body) if outcome.body is not None else None,
+                review_id=job_id if "hold" in exchange.notes else None,
+            )
+        elif kind in _JOB_ACTIONS:
+            record = records.job_access(
+                time=self._clock(),
+                request_id=exchange.request_id,
+                principal=caller.subject,
+                client_id=caller.client_id,
+                tier=caller.tier,
+                client_address=exchange.client_host,
+                method=exchange.method,
+                route=exchange.route.template,
+                action=_JOB_ACTIONS[kind],
+                job_id=exchange.route.video_id,
+                status=outcome.status,
+                upstream_status=outcome.status,
+                latency_ms=_latency(exchange),
+            )
+        else:
+            return
+        await self._append_after_the_fact(exchange, record)
+
+    async def failed(self, exchange: Exchange) -> None:
+        caller = exchange.caller
+        if caller is None or not exchange.notes.pop("audited", False):
+            return
+        record = records.generation_outcome(
+            time=self._clock(),
+            request_id=exchange.request_id,
+            principal=caller.subject,
+            client_id=caller.client_id,
+            tier=caller.tier,
+            route=exchange.route.template,
+            decision=_decision(exchange),
+            upstream_status=None,
+            job_id=None,
+            latency_ms=_latency(exchange),
+            request_bytes=len(exchange.body or b""),
+            response_bytes=None,
+            error="the model API gave no answer",
+        )
+        await self._append_after_the_fact(exchange, record)
+
+    async def refused(self, exchange: Exchange, error: GatewayError) -> None:
+        if not exchange.route.kind.is_generation:
+            return
+        caller = exchange.caller
+        request: GenerationRequest | None = exchange.notes.get("request")
+        decision: Decision | None = exchange.notes.get("decision")
+        record = records.refusal(
+            time=self._clock(),
+            request_id=exchange.request_id,
+            principal=caller.subject if caller else None,
+            client_id=caller.client_id if caller else None,
+            tier=caller.tier if caller else None,
+            phase=exchange.notes.get("phase"),
+            client_address=exchange.client_host,
+            method=exchange.method,
+            route=exchange.route.template,
+            model=request.model if request else None,
+            prompt=request.prompt if request else None,
+            params=dict(request.params) if request else None,
+            decision=_refusal_decision(error),
+            status=error.status,
+            code=error.code,
+            rules=decision.hits if decision else (),
+            policy_version=decision.policy_version if decision else None,
+            limits=exchange.notes.get("limit_states"),
+            latency_ms=_latency(exchange),
+        )
+        await self._append_after_the_fact(exchange, record)
+
+    async def _append_after_the_fact(self, exchange: Exchange, record: dict[str, Any]) -> None:
+        # Only the write-ahead record gates the request; a later record that cannot be
+        # written is logged loudly, and the sink's health shows in /readyz.
+        try:
+            await self._sink.append(record)
+        except AuditUnavailable:
+            _log.error(
+                "audit_record_lost", request_id=exchange.request_id, record_event=record["event"]
+            )
+
+
+def _job_id(body: bytes | None) -> str | None:
+    try:
+        return job_id_and_status(orjson.loads(body or b""))[0]
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _decision(exchange: Exchange) -> str:
+    decision: Decision | None = exchange.notes.get("decision")
+    return decision.action.label if decision else "allow"
+
+
+def _refusal_decision(error: GatewayError) -> str:
+    if isinstance(error, PolicyViolation):
+        return "deny"
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    return "refused"
+
+
+def _latency(exchange: Exchange) -> float:
+    return round((time.perf_counter() - exchange.started) * 1000, 3)
