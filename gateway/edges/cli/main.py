@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from gateway import __version__
 from gateway.edges.admin import Refused
-from gateway.edges.cli import mock_model, policy_commands
+from gateway.edges.cli import audit_commands, mock_model, policy_commands
 from gateway.edges.cli.admin_commands import add_commands
 from gateway.edges.cli.demo import run_demo
 from gateway.edges.cli.options import add_setting_flags, settings_from
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     mock_model.add_arguments(mock)
     _COMMANDS.update(add_commands(commands))
     _COMMANDS.update(policy_commands.add_commands(commands))
+    _COMMANDS.update(audit_commands.add_commands(commands))
     return parser
 
 
