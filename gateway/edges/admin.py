@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from gateway.core.audit.chain import es256_signer
 from gateway.core.credentials import hash_secret, new_client_id, new_secret
 from gateway.core.identity import Grant, StoredKey, principal_problem
-from gateway.core.keys import new_key, retirements
+from gateway.core.keys import KeyRing, new_key, retirements
+from gateway.ports.audit import AuditUnavailable, open_audit_sink
 from gateway.ports.store import Store
 
 
@@ -48,11 +51,36 @@ async def grant_tier(
     return IssuedCredential(grant, secret)
 
 
-async def rotate_keys(store: Store, *, now: float, longest_token_lifetime: float) -> StoredKey:
-    """A new signing key; the current ones verify until the tokens they signed expire."""
+async def rotate_keys(
+    store: Store, *, now: float, longest_token_lifetime: float
+) -> tuple[StoredKey, dict[str, float]]:
+    """A new signing key, and when each current one retires: once its tokens have expired."""
     current = await store.keys()
     fresh = new_key(now)
     await store.add_key(fresh)
-    for kid, retire_at in retirements(current, now, longest_token_lifetime).items():
+    retiring = retirements(current, now, longest_token_lifetime)
+    for kid, retire_at in retiring.items():
         await store.schedule_retirement(kid, retire_at)
-    return fresh
+    return fresh, retiring
+
+
+async def record_admin_event(
+    store: Store, audit_url: str, record: dict[str, Any], *, now: float
+) -> None:
+    """Append one admin event to the audit log as a writer of its own (a new segment,
+    sealed at once with a checkpoint signed by the gateway's current key)."""
+    ring = KeyRing.from_stored(await store.keys(), now)
+    if ring.signing is None:
+        # A fresh store has no key until a gateway starts; the checkpoint needs one now.
+        await store.add_key(new_key(now))
+        ring = KeyRing.from_stored(await store.keys(), now)
+    signer = es256_signer(ring.signing.kid, ring.signing.private) if ring.signing else None
+    sink = open_audit_sink(audit_url, signer=signer)
+    try:
+        await sink.append(record)
+    except AuditUnavailable as exc:
+        raise Refused(
+            f"the change was made, but the audit log could not record it: {exc}"
+        ) from None
+    finally:
+        await sink.close()

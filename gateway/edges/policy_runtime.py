@@ -9,21 +9,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from gateway.core.audit import records
 from gateway.core.policy import Policy, PolicyErrors
 from gateway.edges.policy_files import PolicyFolderError, fingerprint, read_policy
 
 _log = structlog.get_logger("phasegate.policy")
 
 
+AuditHook = Callable[[dict[str, Any]], Awaitable[None]]
+
+
 class PolicyHolder:
-    def __init__(self, folder: Path, initial: Policy) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        initial: Policy,
+        *,
+        audit: AuditHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.folder = folder
         self.current = initial
+        self._audit = audit
+        self._clock = clock
         self.reloads_accepted = 0
         self.reloads_refused = 0
         self._seen = fingerprint(folder)
@@ -47,6 +62,7 @@ class PolicyHolder:
                     errors=errors,
                     serving=self.current.version,
                 )
+                await self._record("rejected", reason, None, self.current.version, errors)
                 return False
             previous, self.current = self.current, candidate
             self.reloads_accepted += 1
@@ -57,7 +73,29 @@ class PolicyHolder:
                     version=candidate.version,
                     previous=previous.version,
                 )
+                await self._record("loaded", reason, candidate.version, previous.version, [])
             return True
+
+    async def _record(
+        self,
+        outcome: str,
+        reason: str,
+        version: str | None,
+        previous: str,
+        errors: list[str],
+    ) -> None:
+        if self._audit is None:
+            return
+        await self._audit(
+            records.policy_reload(
+                time=self._clock(),
+                actor=f"gateway ({reason})",
+                outcome=outcome,
+                policy_version=version,
+                previous_policy_version=previous,
+                errors=errors,
+            )
+        )
 
     async def watch(self, interval: float) -> None:
         while True:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.core.audit import records
 from gateway.core.identity import Grant
 from gateway.core.keys import KeyRing
 from gateway.core.policy import Policy, PolicyErrors
 from gateway.core.units import parse_duration
-from gateway.edges.admin import Refused, grant_tier, rotate_keys
+from gateway.edges.admin import Refused, grant_tier, record_admin_event, rotate_keys
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.output import print_fields, print_json, print_table, timestamp
 from gateway.edges.policy_files import PolicyFolderError, read_policy
@@ -60,6 +62,13 @@ def load_checked_policy(folder: Path) -> Policy:
         raise Refused("the policy is invalid:\n" + "\n".join(map(str, exc.errors))) from None
 
 
+def audit(settings: Settings, record: dict[str, Any], now: float) -> None:
+    """Record an admin change in the audit log, after it was made."""
+    with_store(
+        settings, lambda store: record_admin_event(store, settings.audit_url, record, now=now)
+    )
+
+
 def cmd_grant(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
@@ -67,11 +76,25 @@ def cmd_grant(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SettingsError(f"--ttl: {exc}") from None
     tiers = frozenset(load_checked_policy(settings.policies).tiers)
+    now = time.time()
     issued = with_store(
         settings,
         lambda store: grant_tier(
-            store, args.principal, args.tier, known_tiers=tiers, now=time.time(), ttl=ttl
+            store, args.principal, args.tier, known_tiers=tiers, now=now, ttl=ttl
         ),
+    )
+    grant = issued.grant
+    audit(
+        settings,
+        records.grant(
+            time=now,
+            actor=getpass.getuser(),
+            principal=grant.principal,
+            tier=grant.tier,
+            client_id=grant.client_id,
+            expires_at=grant.expires_at,
+        ),
+        now,
     )
     document = {**_grant_row(issued.grant), "client_secret": issued.client_secret}
     if args.json:
@@ -88,19 +111,25 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     chosen = [v for v in (args.principal, args.client_id, args.jti) if v]
     if len(chosen) != 1:
         raise SettingsError("name exactly one of PRINCIPAL, --client-id or --jti")
+    actor = getpass.getuser()
     if args.principal:
         count = with_store(settings, lambda s: s.revoke_principal(args.principal, now))
         if count == 0:
             raise Refused(f"principal {args.principal!r} holds no live grant")
+        event = records.revoke(time=now, actor=actor, principal=args.principal, revoked=count)
+        audit(settings, event, now)
         print(f"revoked {count} grant(s) of {args.principal}")
     elif args.client_id:
         if not with_store(settings, lambda s: s.revoke_client(args.client_id, now)):
             raise Refused(f"client {args.client_id!r} is unknown or already revoked")
+        event = records.revoke(time=now, actor=actor, client_id=args.client_id, revoked=1)
+        audit(settings, event, now)
         print(f"revoked client {args.client_id}")
     else:
         # Its expiry is unknown here; no token lives longer than the configured lifetime.
         until = now + settings.token_ttl + VERIFICATION_LEEWAY
         with_store(settings, lambda s: s.revoke_token(args.jti, until, now))
+        audit(settings, records.revoke(time=now, actor=actor, jti=args.jti, revoked=1), now)
         print(f"revoked token {args.jti}")
     return 0
 
@@ -120,9 +149,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
     now = time.time()
     if args.keys_command == "rotate":
         grace = settings.token_ttl + VERIFICATION_LEEWAY
-        fresh = with_store(
+        fresh, retiring = with_store(
             settings, lambda s: rotate_keys(s, now=now, longest_token_lifetime=grace)
         )
+        event = records.key_rotation(
+            time=now, actor=getpass.getuser(), kid=fresh.kid, retiring=retiring
+        )
+        audit(settings, event, now)
         print(f"new signing key {fresh.kid}; previous keys verify for {grace:g}s more")
         return 0
     if args.keys_command == "retire":

@@ -10,10 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from gateway.core.audit import records
 from gateway.core.identity import PhaseChange
 from gateway.core.policy import Policy, PolicyErrors
 from gateway.edges.admin import Refused
-from gateway.edges.cli.admin_commands import load_checked_policy, with_store
+from gateway.edges.cli.admin_commands import audit, load_checked_policy, with_store
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.output import print_json, print_table, timestamp
 from gateway.edges.policy_files import PolicyFolderError, read_policy
@@ -78,7 +79,20 @@ def cmd_phase(args: argparse.Namespace) -> int:
             known = ", ".join(policy.phase_names)
             raise Refused(f"unknown phase {args.name!r}; the policies declare: {known}")
         change = PhaseChange(args.name, args.actor or getpass.getuser(), time.time())
-        with_store(settings, lambda store: store.set_phase(change))
+
+        async def move(store: Any) -> str | None:
+            previous: str | None = await store.phase()
+            await store.set_phase(change)
+            return previous
+
+        previous = with_store(settings, move)
+        event = records.phase_change(
+            time=change.changed_at,
+            actor=change.actor,
+            phase=change.phase,
+            previous_phase=previous or policy.default_phase,
+        )
+        audit(settings, event, change.changed_at)
         print(f"phase is now {change.phase} (set by {change.actor})")
         return 0
     document = _phase_document(settings)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -32,11 +34,13 @@ from gateway.edges.policy_files import read_policy
 from gateway.edges.policy_runtime import PolicyHolder, watching_policy
 from gateway.edges.settings import Settings
 from gateway.edges.shared_state import SharedState, watching
-from gateway.ports.audit import open_audit_sink
+from gateway.ports.audit import AuditSink, AuditUnavailable, open_audit_sink
 from gateway.ports.limiter import open_limiter
 from gateway.ports.store import Store, open_store
 from gateway.ports.upstream import Upstream
 from gateway.ports.upstream.aiohttp_client import AiohttpUpstream, UpstreamConfig
+
+_log = structlog.get_logger("phasegate.audit")
 
 
 def build_upstream(settings: Settings) -> Upstream:
@@ -61,6 +65,18 @@ def current_key_signer(state: SharedState) -> Signer:
     return sign
 
 
+def audit_recorder(sink: AuditSink) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """Appends an event the gateway itself causes (a policy reload); a failure is logged."""
+
+    async def record(event: dict[str, Any]) -> None:
+        try:
+            await sink.append(event)
+        except AuditUnavailable:
+            _log.error("audit_record_lost", record_event=event["event"])
+
+    return record
+
+
 def token_rules(settings: Settings) -> TokenRules:
     return TokenRules(
         issuer=settings.issuer_url, audience=settings.audience, lifetime=settings.token_ttl
@@ -81,7 +97,12 @@ def create_app(
     audit_sink = open_audit_sink(settings.audit_url, signer=current_key_signer(state))
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
-    policies = PolicyHolder(settings.policies, read_policy(settings.policies))
+    policies = PolicyHolder(
+        settings.policies,
+        read_policy(settings.policies),
+        audit=audit_recorder(audit_sink),
+        clock=clock,
+    )
     pipeline = Pipeline(
         [
             RequireCaller(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.policies import without_limits
-from tests.support.processes import deployment, run
+from tests.support.processes import POLICIES, deployment, run
 
 VIDEO = {"model": "sora-2", "prompt": "a lighthouse in fog", "seconds": "4"}
 
@@ -37,7 +37,11 @@ def test_verify_confirms_an_untouched_log_and_finds_a_modified_record(tmp_path: 
     assert ": ok," in verified.stdout
     assert "sealed" in verified.stdout
 
-    segment = sorted((tmp_path / "audit").glob("audit-*.jsonl"))[0]
+    segment = next(
+        path
+        for path in sorted((tmp_path / "audit").glob("audit-*.jsonl"))
+        if '"generation_request"' in path.read_text()
+    )
     lines = segment.read_text().splitlines()
     target = next(i for i, line in enumerate(lines) if '"generation_request"' in line)
     record = json.loads(lines[target])
@@ -47,8 +51,10 @@ def test_verify_confirms_an_untouched_log_and_finds_a_modified_record(tmp_path: 
 
     tampered = run("audit", "verify", "--json", *settings)
     assert tampered.returncode == 1
-    report = json.loads(tampered.stdout.splitlines()[0])
+    reports = [json.loads(line) for line in tampered.stdout.splitlines()]
+    report = next(r for r in reports if r["segment"] == segment.name)
     assert report["ok"] is False
+    assert [r["ok"] for r in reports].count(False) == 1
     assert report["problem"].startswith(f"line {target + 1}: modified")
 
 
@@ -64,3 +70,22 @@ def test_tail_prints_the_last_records(tmp_path: Path) -> None:
     assert len(records) == 20
     assert records[-1]["event"] == "checkpoint"
     assert {r["event"] for r in records} >= {"generation_request", "generation_outcome"}
+
+
+def test_admin_changes_are_audited_and_verify(tmp_path: Path) -> None:
+    """Grant, revoke, key rotation and phase change each leave a sealed, verifiable record."""
+    settings = ["--data-dir", str(tmp_path), "--policies", str(POLICIES)]
+    assert run("grant", "zed", "--tier", "studios", *settings).returncode == 0
+    assert run("revoke", "zed", *settings).returncode == 0
+    assert run("keys", "rotate", *settings).returncode == 0
+    assert run("phase", "set", "limited_preview", "--actor", "ops-lead", *settings).returncode == 0
+    verified = run("audit", "verify", *settings)
+    assert verified.returncode == 0, verified.stdout
+    records = [json.loads(line) for line in run("audit", "tail", *settings).stdout.splitlines()]
+    events = [(r["event"], r.get("actor")) for r in records if r["event"] != "checkpoint"]
+    assert [event for event, _ in events] == ["grant", "revoke", "key_rotation", "phase_change"]
+    assert events[-1][1] == "ops-lead"
+    phase = next(r for r in records if r["event"] == "phase_change")
+    assert (phase["previous_phase"], phase["phase"]) == ("research_preview", "limited_preview")
+    grant = next(r for r in records if r["event"] == "grant")
+    assert "client_secret" not in grant

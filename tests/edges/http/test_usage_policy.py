@@ -4,6 +4,7 @@ in front of the mock model API, with the shipped policies."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from pathlib import Path
@@ -297,6 +298,15 @@ def test_policy_change_is_picked_up_and_a_bad_one_refused(
     response = artist.post("/v1/videos", json=lighthouse)
     assert response.status_code == 403
     assert response.json()["error"]["rule"] == "no-lighthouses"
+    audit_dir = gateway.settings.data_dir / "audit"
+    reloads = [
+        json.loads(line)
+        for segment in sorted(audit_dir.glob("audit-*.jsonl"))
+        for line in segment.read_text().splitlines()
+        if '"policy_reload"' in line
+    ]
+    assert [r["outcome"] for r in reloads][:2] == ["loaded", "rejected"]
+    assert reloads[1]["errors"]
 
 
 def test_reload_under_traffic_fails_no_request(
