@@ -97,6 +97,7 @@ def create_app(
     audit_sink = open_audit_sink(settings.audit_url, signer=current_key_signer(state))
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
+    audit_trail = AuditTrail(audit_sink, clock)
     policies = PolicyHolder(
         settings.policies,
         read_policy(settings.policies),
@@ -111,7 +112,7 @@ def create_app(
             Idempotency(state_store, clock),
             UsagePolicy(max_reference=settings.max_reference),
             RateLimits(limiter, state_store, forwarder, lease_ttl=settings.lease_ttl),
-            AuditTrail(audit_sink, clock),
+            audit_trail,
             HoldForReview(state_store, clock),
         ]
     )
@@ -134,6 +135,7 @@ def create_app(
                 finally:
                     # Closing seals the current segment with a checkpoint signed by the
                     # gateway's key, so it must happen while the keys are still loaded.
+                    await audit_trail.drain()
                     await audit_sink.close()
         finally:
             await model_api.close()

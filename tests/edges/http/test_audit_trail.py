@@ -40,11 +40,21 @@ def _for(records: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]
     return [r for r in records if r.get("request_id") == request_id]
 
 
+def _settled(audit_dir: Path, count: int) -> list[dict[str, Any]]:
+    """The records once at least `count` are on disk: records after the answer (outcomes,
+    refusals, accesses) join the next group commit without holding the answer back."""
+    deadline = time.monotonic() + 3
+    while len(records := _records(audit_dir)) < count:
+        assert time.monotonic() < deadline, f"only {len(records)} of {count} records arrived"
+        time.sleep(0.02)
+    return records
+
+
 def test_generation_is_recorded_before_and_after(gateway: Gateway) -> None:
     """An allowed request leaves a write-ahead record and an outcome record with the job id."""
     response = gateway.client("artist").post("/v1/videos", json=VIDEO)
     assert response.status_code == 200
-    mine = _for(_records(_audit_dir(gateway)), response.headers["x-request-id"])
+    mine = _for(_settled(_audit_dir(gateway), 2), response.headers["x-request-id"])
     assert [r["event"] for r in mine] == ["generation_request", "generation_outcome"]
     ahead, outcome = mine
     assert ahead["schema"] == 1
@@ -96,7 +106,7 @@ def test_refusals_and_holds_are_recorded(gateway: Gateway) -> None:
         json={**VIDEO, "prompt": "photorealistic documentary of a harbour", "seconds": "12"},
     )
     assert (denied.status_code, held.status_code) == (403, 202)
-    records = _records(_audit_dir(gateway))
+    records = _settled(_audit_dir(gateway), 3)
     refusal = _for(records, denied.headers["x-request-id"])
     assert [(r["event"], r["decision"]) for r in refusal] == [("refusal", "deny")]
     assert [rule["id"] for rule in refusal[0]["rules"]] == ["no-real-public-figures"]
@@ -117,7 +127,12 @@ def test_job_reads_and_downloads_are_recorded(gateway: Gateway) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert client.get(f"/v1/videos/{video_id}/content").status_code == 200
-    accesses = [r for r in _records(_audit_dir(gateway)) if r["event"] == "job_access"]
+    deadline = time.monotonic() + 3
+    while True:
+        accesses = [r for r in _records(_audit_dir(gateway)) if r["event"] == "job_access"]
+        if {r["action"] for r in accesses} >= {"read", "download"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert {(r["action"], r["job_id"], r["principal"]) for r in accesses} == {
         ("read", video_id, "artist"),
         ("download", video_id, "artist"),

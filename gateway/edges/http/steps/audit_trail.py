@@ -8,6 +8,7 @@ accesses follow as records of their own.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,7 @@ class AuditTrail(PassiveStep):
     def __init__(self, sink: AuditSink, clock: Callable[[], float]) -> None:
         self._sink = sink
         self._clock = clock
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def before(self, exchange: Exchange) -> Reply | None:
         if not exchange.route.kind.is_generation or exchange.caller is None:
@@ -165,14 +167,23 @@ class AuditTrail(PassiveStep):
         await self._append_after_the_fact(exchange, record)
 
     async def _append_after_the_fact(self, exchange: Exchange, record: dict[str, Any]) -> None:
-        # Only the write-ahead record gates the request; a later record that cannot be
-        # written is logged loudly, and the sink's health shows in /readyz.
+        # Only the write-ahead record gates the request. Later records join the next group
+        # commit without holding the answer back; one that cannot be written is logged
+        # loudly, and the sink's health shows in /readyz.
+        task = asyncio.create_task(self._append_or_log(exchange.request_id, record))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _append_or_log(self, request_id: str, record: dict[str, Any]) -> None:
         try:
             await self._sink.append(record)
         except AuditUnavailable:
-            _log.error(
-                "audit_record_lost", request_id=exchange.request_id, record_event=record["event"]
-            )
+            _log.error("audit_record_lost", request_id=request_id, record_event=record["event"])
+
+    async def drain(self) -> None:
+        """Wait for the records still on their way to the sink (at shutdown)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 def _job_id(body: bytes | None) -> str | None:
