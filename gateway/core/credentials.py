@@ -31,4 +31,6 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
 
 
 def new_token_id() -> str:
-    return secrets.token_urlsafe(16)
+    # Hex, not base64url: an id that began with "-" would read as an option to
+    # `phasegate revoke --jti ID`.
+    return secrets.token_hex(16)
