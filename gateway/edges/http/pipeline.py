@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.core.errors import GatewayError
+from gateway.core.jobs import video_in
 from gateway.core.routes import Route
 from gateway.core.tokens import AccessClaims
 
@@ -54,11 +55,19 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the model API answered, as far as steps need to know."""
+    """What the model API answered, as far as steps need to know. A buffered answer is
+    read once here, so no step parses the same document again."""
 
     status: int
     headers: Sequence[tuple[str, str]]
     body: bytes | None = None
+    job_id: str | None = field(init=False, default=None)
+    job_status: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        job_id, job_status = video_in(self.body)
+        object.__setattr__(self, "job_id", job_id)
+        object.__setattr__(self, "job_status", job_status)
 
 
 class Step(Protocol):

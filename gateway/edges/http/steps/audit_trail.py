@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import structlog
 
 from gateway.core.audit import records
-from gateway.core.errors import AuditUnavailableError, GatewayError, PolicyViolation, RateLimited
-from gateway.core.jobs import job_id_and_status
+from gateway.core.errors import (
+    AuditUnavailableError,
+    GatewayError,
+    MissingToken,
+    PolicyViolation,
+    RateLimited,
+)
 from gateway.core.policy import Decision, GenerationRequest
 from gateway.core.routes import RouteKind
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
@@ -79,22 +83,14 @@ class AuditTrail(PassiveStep):
         caller, kind = exchange.caller, exchange.route.kind
         if caller is None:
             return
-        job_id = _job_id(outcome.body)
         if exchange.notes.get("audited"):
-            record = records.generation_outcome(
-                time=self._clock(),
-                request_id=exchange.request_id,
-                principal=caller.subject,
-                client_id=caller.client_id,
-                tier=caller.tier,
-                route=exchange.route.template,
-                decision="hold" if "hold" in exchange.notes else _decision(exchange),
-                upstream_status=None if "hold" in exchange.notes else outcome.status,
-                job_id=job_id,
-                latency_ms=_latency(exchange),
-                request_bytes=len(exchange.body or b""),
+            held = "hold" in exchange.notes
+            record = self._outcome(
+                exchange,
+                upstream_status=None if held else outcome.status,
+                job_id=outcome.job_id,
                 response_bytes=len(outcome.body) if outcome.body is not None else None,
-                review_id=job_id if "hold" in exchange.notes else None,
+                review_id=outcome.job_id if held else None,
             )
         elif kind in _JOB_ACTIONS:
             record = records.job_access(
@@ -120,22 +116,44 @@ class AuditTrail(PassiveStep):
         caller = exchange.caller
         if caller is None or not exchange.notes.pop("audited", False):
             return
-        record = records.generation_outcome(
+        record = self._outcome(
+            exchange,
+            upstream_status=None,
+            job_id=None,
+            response_bytes=None,
+            error="the model API gave no answer",
+        )
+        await self._append_after_the_fact(exchange, record)
+
+    def _outcome(
+        self,
+        exchange: Exchange,
+        *,
+        upstream_status: int | None,
+        job_id: str | None,
+        response_bytes: int | None,
+        review_id: str | None = None,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        caller = exchange.caller
+        if caller is None:
+            raise MissingToken()
+        return records.generation_outcome(
             time=self._clock(),
             request_id=exchange.request_id,
             principal=caller.subject,
             client_id=caller.client_id,
             tier=caller.tier,
             route=exchange.route.template,
-            decision=_decision(exchange),
-            upstream_status=None,
-            job_id=None,
+            decision="hold" if "hold" in exchange.notes else _decision(exchange),
+            upstream_status=upstream_status,
+            job_id=job_id,
             latency_ms=_latency(exchange),
             request_bytes=len(exchange.body or b""),
-            response_bytes=None,
-            error="the model API gave no answer",
+            response_bytes=response_bytes,
+            error=error,
+            review_id=review_id,
         )
-        await self._append_after_the_fact(exchange, record)
 
     async def refused(self, exchange: Exchange, error: GatewayError) -> None:
         if not exchange.route.kind.is_generation:
@@ -184,13 +202,6 @@ class AuditTrail(PassiveStep):
         """Wait for the records still on their way to the sink (at shutdown)."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-
-
-def _job_id(body: bytes | None) -> str | None:
-    try:
-        return job_id_and_status(orjson.loads(body or b""))[0]
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _decision(exchange: Exchange) -> str:

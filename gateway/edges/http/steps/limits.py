@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
-
 from gateway.core.errors import BadRequest, LimitsUnavailable, MissingToken, RateLimited
-from gateway.core.jobs import MODEL_DEFAULTS, TERMINAL_STATUSES, job_id_and_status
+from gateway.core.jobs import MODEL_DEFAULTS, TERMINAL_STATUSES
 from gateway.core.limits import LimitCheck, checks_for
 from gateway.core.limits.headers import ratelimit_headers, retry_after_seconds
 from gateway.core.policy import GenerationRequest, LimitKind, LimitSpec, ParamValue, Policy
@@ -23,13 +21,6 @@ from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
 from gateway.edges.http.steps.ownership import store_failures_refused
 from gateway.ports.limiter import Limiter, LimiterUnavailable
 from gateway.ports.store import Store
-
-
-def _job_state(body: bytes | None) -> tuple[str | None, str | None]:
-    try:
-        return job_id_and_status(orjson.loads(body or b""))
-    except orjson.JSONDecodeError:
-        return None, None
 
 
 class RateLimits(PassiveStep):
@@ -103,14 +94,14 @@ class RateLimits(PassiveStep):
             if outcome.status >= 400:
                 await self._give_back(exchange, checks)
                 return
-            job_id, _ = _job_state(outcome.body)
+            job_id = outcome.job_id
             leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
             if job_id is not None and leases:
                 with store_failures_refused():
                     await self._store.bind_lease(job_id, exchange.request_id, leases)
             return
         if kind is RouteKind.READ_VIDEO and 200 <= outcome.status < 300:
-            job_id, status = _job_state(outcome.body)
+            job_id, status = outcome.job_id, outcome.job_status
             if job_id is not None and status in TERMINAL_STATUSES:
                 await self._release(job_id)
         elif (

@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
 from gateway.core.errors import (
     DependencyUnavailable,
     MissingToken,
@@ -19,7 +17,6 @@ from gateway.core.errors import (
     VideoNotReady,
 )
 from gateway.core.identity import OwnedJob
-from gateway.core.jobs import job_id_and_status
 from gateway.core.listing import list_document, parse_list_query
 from gateway.core.review import queued_video
 from gateway.core.routes import RouteKind
@@ -133,7 +130,7 @@ class JobOwnership(PassiveStep):
         if caller is None or not 200 <= outcome.status < 300:
             return
         if kind.is_generation and outcome.body:
-            job_id = _job_id(outcome.body)
+            job_id = outcome.job_id
             if job_id is not None:
                 self._remember(job_id, caller.subject)
                 with store_failures_refused():
@@ -142,10 +139,3 @@ class JobOwnership(PassiveStep):
             self._owners.pop(exchange.route.video_id, None)
             with store_failures_refused():
                 await self._store.forget_job(exchange.route.video_id)
-
-
-def _job_id(body: bytes) -> str | None:
-    try:
-        return job_id_and_status(orjson.loads(body))[0]
-    except orjson.JSONDecodeError:
-        return None
