@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import re
 import time
@@ -55,6 +56,23 @@ _FILE_MODE: Final = 0o640
 def segment_name(day: str, sequence: int) -> str:
     """The file name of a segment, e.g. `audit-2026-11-26-0001.jsonl`."""
     return f"audit-{day}-{sequence:04d}.jsonl"
+
+
+def segment_in_use(path: Path) -> bool:
+    """Whether a live writer holds the segment open: its writer keeps an exclusive
+    `flock` on it from creation to sealing, which the kernel drops when the process
+    dies, however it dies."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def utc_day(seconds: float) -> str:
@@ -251,6 +269,8 @@ class JsonlSink:
             except FileExistsError:  # another process took it first
                 sequence += 1
                 continue
+            # Blocking: a reader's shared lock (segment_in_use) lasts microseconds.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             break
         segment = _Segment(fd=fd, name=name, day=day)
         self._segment = segment
