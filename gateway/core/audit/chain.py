@@ -97,9 +97,15 @@ def checkpoint(
     records: int,
     last_hash: str,
     signer: Signer | None,
+    recovered: bool = False,
+    torn_bytes: int = 0,
 ) -> Record:
     """An (unchained) checkpoint after `records` records ending with `last_hash`; signed
-    when a signer is given, else `kid` and `signature` are null."""
+    when a signer is given, else `kid` and `signature` are null.
+
+    `recovered` marks a checkpoint written by another writer after the segment's own
+    writer died; `torn_bytes` is then the length of the torn line (a write cut short by
+    the death) that the checkpoint's line follows, 0 when there was none."""
     body: Record = {
         "schema": SCHEMA_VERSION,
         "event": CHECKPOINT,
@@ -107,6 +113,8 @@ def checkpoint(
         "segment": segment,
         "records": records,
         "last_hash": last_hash,
+        "recovered": recovered,
+        "torn_bytes": torn_bytes,
         "kid": None,
     }
     if signer is None:
@@ -295,9 +303,15 @@ def verify_lines(
     *,
     public_keys: Mapping[str, ec.EllipticCurvePublicKey] | None = None,
 ) -> ChainReport:
-    """Verify a segment file's lines (e.g. `path.read_bytes().splitlines()`); a line
-    that is not a JSON object (a torn last line after a crash, say) is `malformed`."""
-    parsed = parse_lines(lines)
+    """Verify a segment file's lines (e.g. `path.read_bytes().splitlines()`).
+
+    A line that is not a JSON object is `malformed`, with one exception: the torn line
+    of a writer that died mid-write, directly before the last line, when that line is
+    the (signed) recovery checkpoint that states the torn line's length."""
+    raw = [line.encode() if isinstance(line, str) else line for line in lines]
+    parsed = parse_lines(raw)
+    if _torn_line_sealed(raw, parsed):
+        del raw[-2], parsed[-2]
     for index, record in enumerate(parsed):
         if record is None:
             report = verify_chain(
@@ -318,3 +332,18 @@ def verify_lines(
                 detail="not a JSON object",
             )
     return verify_chain([r for r in parsed if r is not None], public_keys=public_keys)
+
+
+def _torn_line_sealed(raw: list[bytes], parsed: list[Record | None]) -> bool:
+    """Whether the line before the last is a torn line that the last line, a recovery
+    checkpoint, declares by its exact length (the checkpoint's own checks still run)."""
+    if len(parsed) < 2 or parsed[-2] is not None:
+        return False
+    closing = parsed[-1]
+    return (
+        closing is not None
+        and closing.get("event") == CHECKPOINT
+        and closing.get("recovered") is True
+        and closing.get("torn_bytes") == len(raw[-2])
+        and len(raw[-2]) > 0
+    )

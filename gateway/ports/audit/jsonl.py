@@ -2,11 +2,16 @@
 
 Files. Records go to segment files `audit-YYYY-MM-DD-NNNN.jsonl` (UTC day of the write,
 sequence from 0001 within the day) in one directory. A segment is created with
-O_CREAT|O_EXCL|O_APPEND and never opened for writing again: nothing is ever truncated or
-rewritten, and a restarted process (or a second process on the same directory) starts
-a segment of its own. A segment is closed, with a checkpoint as its last line, when the
-next record would take it past `max_segment_bytes` (a record larger than that gets a
+O_CREAT|O_EXCL|O_APPEND and only ever appended to: nothing is truncated or rewritten,
+and a restarted process (or a second process on the same directory) starts a segment
+of its own. A segment is closed, with a checkpoint as its last line, when the next
+record would take it past `max_segment_bytes` (a record larger than that gets a
 segment to itself), when the UTC day changes, and on `close()`.
+
+Crashes. A writer holds a flock on its open segment; the kernel drops it when the
+process dies. Before opening a segment a writer seals every segment nobody holds with
+a signed recovery checkpoint, which also accounts for a torn last line, so that only
+segments still being written lack a checkpoint.
 
 Chain. Each segment is a chain of its own: its first record links to `GENESIS`, every
 other one to the record before it, and the closing checkpoint (signed when a signer is
@@ -34,14 +39,24 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.core.audit.chain import GENESIS, Signer, canonical, checkpoint, link
+import orjson
+
+from gateway.core.audit.chain import (
+    CHECKPOINT,
+    GENESIS,
+    Signer,
+    canonical,
+    checkpoint,
+    link,
+    verify_lines,
+)
 from gateway.ports.audit.base import AuditUnavailable
 
 MiB: Final = 1024 * 1024
@@ -51,6 +66,11 @@ _CREATE_FLAGS: Final = (
     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 )
 _FILE_MODE: Final = 0o640
+# Held while creating a segment or sealing an abandoned one, so that a writer never
+# sees another's segment between its creation and its flock.
+DIRECTORY_LOCK: Final = ".lock"
+# A checkpoint line is well under this; the tail read to tell sealed segments apart.
+_TAIL_BYTES: Final = 8192
 
 
 def segment_name(day: str, sequence: int) -> str:
@@ -120,6 +140,7 @@ class JsonlSink:
         self._segment: _Segment | None = None
         self._healthy = True
         self._closed = False
+        self._known_sealed: set[str] = set()
 
     @property
     def directory(self) -> Path:
@@ -261,21 +282,32 @@ class JsonlSink:
 
     def _open(self, day: str) -> _Segment:
         self._directory.mkdir(parents=True, exist_ok=True)
-        sequence = self._next_sequence(day)
-        while True:
-            name = segment_name(day, sequence)
-            try:
-                fd = os.open(self._directory / name, _CREATE_FLAGS, _FILE_MODE)
-            except FileExistsError:  # another process took it first
-                sequence += 1
-                continue
-            # Blocking: a reader's shared lock (segment_in_use) lasts microseconds.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            break
+        with _locked(self._directory / DIRECTORY_LOCK):
+            self._seal_abandoned()
+            sequence = self._next_sequence(day)
+            while True:
+                name = segment_name(day, sequence)
+                try:
+                    fd = os.open(self._directory / name, _CREATE_FLAGS, _FILE_MODE)
+                except FileExistsError:  # another process took it first
+                    sequence += 1
+                    continue
+                # Blocking: a reader's shared lock (segment_in_use) lasts microseconds.
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                break
         segment = _Segment(fd=fd, name=name, day=day)
         self._segment = segment
         self._sync_directory(segment)
         return segment
+
+    def _seal_abandoned(self) -> None:
+        """Seal every segment whose writer died (or gave it up after a disk error) with a
+        recovery checkpoint, so that only segments still being written lack one."""
+        for path in sorted(self._directory.iterdir()):
+            if path.name in self._known_sealed or not SEGMENT_PATTERN.match(path.name):
+                continue
+            if _ends_with_checkpoint(path) or _seal_if_abandoned(path, self._signer, self._clock):
+                self._known_sealed.add(path.name)
 
     def _next_sequence(self, day: str) -> int:
         taken = [
@@ -320,6 +352,74 @@ class JsonlSink:
             self._seal(self._segment, self._clock())
         except OSError as error:
             raise AuditUnavailable(f"audit close failed: {error.strerror or error}") from error
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _ends_with_checkpoint(path: Path) -> bool:
+    with path.open("rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - _TAIL_BYTES))
+        tail = file.read()
+    if not tail.endswith(b"\n"):
+        return False
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        record = orjson.loads(last)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and record.get("event") == CHECKPOINT
+
+
+def _seal_if_abandoned(path: Path, signer: Signer | None, clock: Callable[[], float]) -> bool:
+    """Seal an unsealed segment if no live writer holds it; whether it is sealed now.
+
+    Only a segment whose complete lines form a sound chain is sealed: a damaged one is
+    left as it is for `audit verify` to report, never blessed with a signature."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # its writer is alive
+        data = path.read_bytes()
+        complete, _, torn = data.rpartition(b"\n")
+        lines = complete.split(b"\n") if complete else []
+        if torn:
+            # The last write may have stopped just before its newline: then it is a
+            # whole record, and only the newline is missing.
+            whole = verify_lines([*lines, torn])
+            if whole.ok:
+                lines, torn = [*lines, torn], b""
+        report = verify_lines(lines)
+        if not report.ok or report.sealed:
+            return report.sealed
+        closing = checkpoint(
+            time=clock(),
+            segment=path.name,
+            records=report.records,
+            last_hash=report.last_hash,
+            signer=signer,
+            recovered=True,
+            torn_bytes=len(torn),
+        )
+        line = canonical(link(closing, report.last_hash)) + b"\n"
+        _write_all(fd, (b"\n" if data and not data.endswith(b"\n") else b"") + line)
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _fail(waiters: list[tuple[dict[str, Any], asyncio.Future[None]]], message: str) -> None:

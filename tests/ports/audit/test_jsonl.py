@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +14,14 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.core.audit.chain import GENESIS, ChainReport, es256_signer, verify_lines
+from gateway.core.audit.chain import (
+    GENESIS,
+    ChainReport,
+    canonical,
+    es256_signer,
+    link,
+    verify_lines,
+)
 from gateway.core.keys import SigningKey, new_key
 from gateway.ports.audit import AuditSink, AuditUnavailable, JsonlSink
 
@@ -277,7 +286,9 @@ async def test_a_failed_fsync_abandons_the_segment(
     await sink.append(_record(2))
     await sink.close()
     first, second = _segments(tmp_path)
-    assert (_verify(first).ok, _verify(first).sealed) == (True, False)
+    # The given-up segment is sealed by the writer's next segment, as recovered.
+    assert (_verify(first).ok, _verify(first).sealed) == (True, True)
+    assert _lines(first)[-1]["recovered"] is True
     assert [line["n"] for line in _lines(second) if "n" in line] == [2]
     assert _verify(second).sealed
 
@@ -322,3 +333,108 @@ async def test_append_after_close_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AuditUnavailable):
         await sink.append(_record(1))
     assert _segments(tmp_path) == []
+
+
+_DYING_WRITER = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from gateway.ports.audit import JsonlSink
+
+async def main() -> None:
+    sink = JsonlSink(Path(sys.argv[1]))
+    for n in range(int(sys.argv[2])):
+        await sink.append({"schema": 1, "event": "generation_request", "n": n})
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def _die_writing(directory: Path, records: int) -> Path:
+    """A writer process killed with SIGKILL after `records` durable records."""
+    subprocess.run([sys.executable, "-c", _DYING_WRITER, str(directory), str(records)], check=False)
+    [segment] = _segments(directory)
+    return segment
+
+
+async def test_a_dead_writers_segment_is_sealed_by_the_next_writer(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    """A segment left open by a killed writer gets a signed recovery checkpoint."""
+    dead = _die_writing(tmp_path, 3)
+    assert not _verify(dead).sealed
+    sink = JsonlSink(tmp_path, signer=es256_signer(key.kid, key.private))
+    await sink.append(_record(9))
+    closing = _lines(dead)[-1]
+    assert (closing["event"], closing["recovered"], closing["torn_bytes"]) == (
+        "checkpoint",
+        True,
+        0,
+    )
+    report = _verify(dead, key)
+    assert (report.ok, report.sealed, report.records) == (True, True, 3)
+    await sink.close()
+
+
+async def test_a_torn_last_line_is_sealed_over_and_still_verifies(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    """A write cut short by the death stays as it is; the checkpoint states its length."""
+    dead = _die_writing(tmp_path, 2)
+    torn = b'{"event":"generation_request","n":2,"prompt":"a lighth'
+    with dead.open("ab") as file:
+        file.write(torn)
+    sink = JsonlSink(tmp_path, signer=es256_signer(key.kid, key.private))
+    await sink.append(_record(9))
+    await sink.close()
+    lines = dead.read_bytes().splitlines()
+    assert lines[-2] == torn
+    assert orjson.loads(lines[-1])["torn_bytes"] == len(torn)
+    report = _verify(dead, key)
+    assert (report.ok, report.sealed, report.records) == (True, True, 2)
+    # The torn line's length is signed: a different torn line does not pass.
+    forged = b"\n".join([*lines[:-2], torn + b"xx", lines[-1]])
+    assert verify_lines(forged.splitlines(), public_keys={key.kid: key.public}).kind == (
+        "malformed"
+    )
+
+
+async def test_a_record_missing_only_its_newline_counts_as_written(tmp_path: Path) -> None:
+    """A whole last record without its newline is kept in the chain, not called torn."""
+    dead = _die_writing(tmp_path, 1)
+    whole = orjson.loads(dead.read_bytes().splitlines()[-1])
+    with dead.open("ab") as file:
+        file.write(canonical(link(_record(1), whole["hash"])))
+    sink = JsonlSink(tmp_path)
+    await sink.append(_record(9))
+    await sink.close()
+    closing = _lines(dead)[-1]
+    assert (closing["records"], closing["torn_bytes"]) == (2, 0)
+    assert _verify(dead).ok
+
+
+async def test_a_live_writers_segment_is_left_alone(tmp_path: Path) -> None:
+    """Another writer's open segment is never sealed under it."""
+    first = JsonlSink(tmp_path, clock=lambda: DAY)
+    await first.append(_record(1))
+    [open_segment] = _segments(tmp_path)
+    second = JsonlSink(tmp_path, clock=lambda: DAY)
+    await second.append(_record(2))
+    assert not _verify(open_segment).sealed
+    await first.append(_record(3))
+    await first.close()
+    await second.close()
+    assert [_verify(segment).records for segment in _segments(tmp_path)] == [2, 1]
+    assert all(_verify(segment).sealed for segment in _segments(tmp_path))
+
+
+async def test_a_damaged_abandoned_segment_is_not_blessed(tmp_path: Path) -> None:
+    """A dead writer's segment whose chain is broken gets no checkpoint."""
+    dead = _die_writing(tmp_path, 3)
+    lines = dead.read_bytes().splitlines()
+    dead.write_bytes(b"\n".join([lines[0], lines[2]]) + b"\n")
+    sink = JsonlSink(tmp_path)
+    await sink.append(_record(9))
+    await sink.close()
+    report = _verify(dead)
+    assert (report.ok, report.kind, report.sealed) == (False, "deleted", False)
