@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.core.client_address import NO_TRUSTED_PROXIES, TrustedProxies
 from gateway.core.units import parse_duration, parse_size
 
 MiB = 1024 * 1024
@@ -44,6 +45,7 @@ class Settings:
     issuer: str | None = None
     audience: str = "phasegate"
     metrics_port: int | None = None
+    trusted_proxies: TrustedProxies = NO_TRUSTED_PROXIES
     access_log: bool = True
     log_level: str = "info"
 
@@ -171,6 +173,12 @@ OPTIONS: tuple[Option, ...] = (
         "issuer", _url("http", "https"), "token issuer (default: the gateway's base URL)", "URL"
     ),
     Option("audience", _non_empty, "token audience", "AUDIENCE"),
+    Option(
+        "trusted_proxies",
+        TrustedProxies.parse,
+        "proxies whose X-Forwarded-For is believed (addresses or CIDR blocks, comma-separated)",
+        "CIDRS",
+    ),
     Option("metrics_port", _port, "serve /metrics on this port only", "PORT"),
     Option("access_log", _switch, "one log line per request (on/off)", "on|off"),
     Option("log_level", _log_level, "debug, info, warning or error", "LEVEL"),

@@ -34,6 +34,7 @@ class AppServer:
             access_log=False,
             log_config=None,
             server_header=False,
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

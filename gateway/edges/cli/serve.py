@@ -37,6 +37,9 @@ def uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
+        # The client address comes from --trusted-proxies alone (see
+        # gateway/core/client_address.py), never from uvicorn's own default trust.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
 

@@ -118,7 +118,12 @@ def create_app(
     )
     proxy = RequestIdentity(
         AuthenticationMiddleware(
-            ReverseProxy(forwarder, pipeline, max_body=settings.max_body),
+            ReverseProxy(
+                forwarder,
+                pipeline,
+                max_body=settings.max_body,
+                trusted_proxies=settings.trusted_proxies,
+            ),
             backend=BearerTokenBackend(state, rules, clock),
             on_error=refusal_response,
         ),

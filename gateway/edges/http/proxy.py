@@ -6,6 +6,7 @@ import asyncio
 
 import structlog
 
+from gateway.core.client_address import NO_TRUSTED_PROXIES, TrustedProxies, client_address
 from gateway.core.errors import GatewayError, UnsupportedMediaType
 from gateway.core.hop_by_hop import end_to_end
 from gateway.core.routes import classify
@@ -27,23 +28,37 @@ _MAX_DOCUMENT_ANSWER = 1024 * 1024
 
 
 class ReverseProxy:
-    def __init__(self, forwarder: Forwarder, pipeline: Pipeline, *, max_body: int) -> None:
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        pipeline: Pipeline,
+        *,
+        max_body: int,
+        trusted_proxies: TrustedProxies = NO_TRUSTED_PROXIES,
+    ) -> None:
         self._forwarder = forwarder
         self._pipeline = pipeline
         self._max_body = max_body
+        self._trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id: str = scope["state"]["request_id"]
         query: bytes = scope["query_string"]
         path: str = scope["path"]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        peer = scope.get("client")
         exchange = Exchange(
             request_id=request_id,
             method=scope["method"],
             route=classify(scope["method"], path),
             target=scope["raw_path"].decode("latin-1")
             + ("?" + query.decode("latin-1") if query else ""),
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-            client_host=scope["client"][0] if scope.get("client") else None,
+            headers=headers,
+            client_host=client_address(
+                peer[0] if peer else None,
+                (value for name, value in headers if name == "x-forwarded-for"),
+                self._trusted_proxies,
+            ),
             caller=user.claims if isinstance(user := scope.get("user"), Caller) else None,
         )
         try:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from gateway.core.audit.chain import verify_lines
+from gateway.core.client_address import TrustedProxies
 from gateway.core.keys import SigningKey
 from gateway.edges.http.app import create_app
 from gateway.edges.settings import Settings
@@ -188,3 +189,28 @@ def test_the_trail_is_a_verifiable_chain_without_secrets(
     assert report.records >= 6
     for secret in (token, credential.client_secret):
         assert secret not in text
+
+
+def test_the_client_address_believes_only_trusted_proxies(
+    mock_model: AppServer, start_gateway: GatewayFactory
+) -> None:
+    """X-Forwarded-For names the client only when the peer is a trusted proxy."""
+    forwarded = {"X-Forwarded-For": "198.51.100.4, 203.0.113.9"}
+    untrusting = start_gateway(mock_model.url)
+    response = untrusting.client("artist").post("/v1/videos", json=VIDEO, headers=forwarded)
+    [ahead] = [
+        r
+        for r in _for(_settled(_audit_dir(untrusting), 2), response.headers["x-request-id"])
+        if r["event"] == "generation_request"
+    ]
+    assert ahead["client_address"] == "127.0.0.1"
+
+    trusting = start_gateway(mock_model.url, trusted_proxies=TrustedProxies.parse("127.0.0.1"))
+    response = trusting.client("artist").post("/v1/videos", json=VIDEO, headers=forwarded)
+    [ahead] = [
+        r
+        for r in _for(_settled(_audit_dir(trusting), 2), response.headers["x-request-id"])
+        if r["event"] == "generation_request"
+    ]
+    # The rightmost hop the trusted proxy appended, not what the client wrote first.
+    assert ahead["client_address"] == "203.0.113.9"
