@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from gateway.mockmodel.jobs import InputReference, Job, JobNotFoundError, JobStore
 from gateway.mockmodel.media import CHUNK_SIZE, MediaBundle, iter_chunks, load_bundle
-from gateway.mockmodel.recorder import RecordingMiddleware, RequestLog
+from gateway.mockmodel.recorder import DEFAULT_CAPACITY, RecordingMiddleware, RequestLog
 from gateway.mockmodel.responses import ERROR_HANDLERS, OrjsonResponse
 from gateway.mockmodel.validation import (
     VARIANT_MEDIA_TYPES,
@@ -196,16 +196,18 @@ def create_mock_app(
     content_size: int | None = None,
     clock: Callable[[], float] = time.time,
     max_jobs: int = 100_000,
+    record: int = DEFAULT_CAPACITY,
 ) -> Starlette:
     """Build the mock video API.
 
     `job_seconds` is how long a job takes from creation to completion; `content_size`
     pads the served MP4 to exactly that many bytes; `max_jobs` bounds memory by
-    forgetting the oldest jobs. The job store and request log are exposed as
+    forgetting the oldest jobs; `record` is how many requests `/_mock/requests`
+    remembers. The job store and request log are exposed as
     `app.state.jobs` and `app.state.requests` for in-process inspection.
     """
     store = JobStore(job_seconds=job_seconds, clock=clock, max_jobs=max_jobs)
-    log = RequestLog()
+    log = RequestLog(record)
     api = _VideoApi(store, load_bundle(content_size), log)
     routes = [
         _route("/v1/videos", {"GET": api.list, "POST": api.create}),

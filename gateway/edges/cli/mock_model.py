@@ -13,6 +13,7 @@ from gateway.edges.cli.serve import uvicorn_config
 from gateway.edges.logging import configure_logging
 from gateway.edges.settings import SettingsError
 from gateway.mockmodel.app import create_mock_app
+from gateway.mockmodel.recorder import DEFAULT_CAPACITY
 
 T = TypeVar("T")
 
@@ -28,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SIZE",
         help="pad every video to this size (e.g. 1MiB), for download benchmarks",
+    )
+    parser.add_argument(
+        "--record",
+        type=int,
+        default=DEFAULT_CAPACITY,
+        metavar="N",
+        help="how many of the latest requests GET /_mock/requests shows",
     )
 
 
@@ -55,7 +63,9 @@ def run_mock_model(args: argparse.Namespace) -> int:
         _parsed("--content-size", parse_size, args.content_size) if args.content_size else None
     )
     configure_logging("warning")
-    app = create_mock_app(job_seconds=job_seconds, content_size=content_size)
+    app = create_mock_app(
+        job_seconds=job_seconds, content_size=content_size, record=max(1, args.record)
+    )
     server = uvicorn.Server(uvicorn_config(app, args.host, args.port))
     server.run()
     return 0 if server.started else 1
