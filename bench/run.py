@@ -68,6 +68,8 @@ MAX_NON2XX_FRACTION: Final = 0.001
 BASELINE: Final = "direct"
 REFERENCE_PROXY: Final = "nginx"
 SUBJECT: Final = "gateway"
+# The gateway without its audit log: what the durable write-ahead record costs.
+AUDIT_OFF: Final = "gateway-noaudit"
 
 # Targets for the gateway (see bench/README.md).
 MIN_RATIO_TO_NGINX: Final = 0.10
@@ -532,7 +534,9 @@ def bench_policies(temp: Path) -> Path:
     return folder
 
 
-def start_gateway_instance(harness: Harness, name: str, *, access_log: bool) -> Endpoint:
+def start_gateway_instance(
+    harness: Harness, name: str, *, access_log: bool, program: list[str] | None = None
+) -> Endpoint:
     port = harness.port()
     # The CLI's grant must reach the same state as the server: same data folder,
     # same policies, same environment.
@@ -543,8 +547,7 @@ def start_gateway_instance(harness: Harness, name: str, *, access_log: bool) -> 
         str(bench_policies(harness.temp)),
     ]
     command = [
-        *phasegate_command(),
-        "serve",
+        *(program or [*phasegate_command(), "serve"]),
         "--host",
         HOST,
         "--port",
@@ -594,6 +597,11 @@ def start_gateway_logged(harness: Harness) -> Endpoint:
     return start_gateway_instance(harness, "gateway+log", access_log=True)
 
 
+def start_gateway_without_audit(harness: Harness) -> Endpoint:
+    program = [project_python(), str(BENCH_DIR / "gateway_without_audit.py")]
+    return start_gateway_instance(harness, AUDIT_OFF, access_log=False, program=program)
+
+
 TARGETS: Final[list[Target]] = [
     Target(BASELINE, "the mock model API itself, no proxy (baseline)", start_direct),
     Target(REFERENCE_PROXY, "nginx proxy_pass with upstream keepalive", start_nginx),
@@ -602,6 +610,11 @@ TARGETS: Final[list[Target]] = [
         SUBJECT,
         "phasegate serve, defaults, --access-log off; one Bearer token reused",
         start_gateway,
+    ),
+    Target(
+        AUDIT_OFF,
+        "the same gateway with the audit sink replaced by one that keeps nothing",
+        start_gateway_without_audit,
     ),
     Target(
         "gateway+log",
@@ -909,6 +922,24 @@ def added_p50(runs: list[WrkRun], scenario: str, target: str) -> float | None:
     return round(mine.p50_ms - base.p50_ms, 3)
 
 
+def audit_cost(runs: list[WrkRun], scenarios: list[Scenario]) -> list[dict[str, Any]]:
+    """Audit on vs off per scenario: the req/s ratio and what the log adds to p50/p99."""
+    costs = []
+    for scenario in scenarios:
+        on, off = find_run(runs, scenario.name, SUBJECT), find_run(runs, scenario.name, AUDIT_OFF)
+        if on is None or off is None or off.requests_per_s <= 0:
+            continue
+        costs.append(
+            {
+                "scenario": scenario.name,
+                "rps_on_vs_off": round(on.requests_per_s / off.requests_per_s, 4),
+                "added_p50_ms": round(on.p50_ms - off.p50_ms, 3),
+                "added_p99_ms": round(on.p99_ms - off.p99_ms, 3),
+            }
+        )
+    return costs
+
+
 def build_summary(
     runs: list[WrkRun], scenarios: list[Scenario], verify_cost: dict[str, Any]
 ) -> dict[str, Any]:
@@ -951,6 +982,7 @@ def build_summary(
     checks = throughput_checks + latency_checks
     return {
         "comparisons": comparisons,
+        "audit_cost": audit_cost(runs, scenarios),
         "throughput_target": throughput_checks,
         "latency_target": latency_checks,
         "all_targets_met": bool(checks) and all(check["met"] is True for check in checks),
@@ -1033,6 +1065,11 @@ def render_summary(summary: dict[str, Any], runs: list[WrkRun]) -> str:
             f"req/s {fmt(comparison['rps_vs_nginx'])}x nginx, "
             f"{fmt(comparison['rps_vs_direct'])}x direct; "
             f"p50 {fmt(comparison['added_p50_ms_vs_direct'], suffix=' ms')} over direct"
+        )
+    for cost in summary["audit_cost"]:
+        out.append(
+            f"audit on vs off / {cost['scenario']}: req/s {cost['rps_on_vs_off']:.2f}x; "
+            f"adds {cost['added_p50_ms']:+.2f} ms p50, {cost['added_p99_ms']:+.2f} ms p99"
         )
     for check in summary["throughput_target"]:
         verdict = VERDICTS[check["met"]]

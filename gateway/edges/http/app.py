@@ -88,13 +88,15 @@ def create_app(
     *,
     upstream: Upstream | None = None,
     store: Store | None = None,
+    audit_sink: AuditSink | None = None,
     clock: Callable[[], float] = time.time,
 ) -> GatewayApp:
     model_api = upstream if upstream is not None else build_upstream(settings)
     state_store = store if store is not None else open_store(settings.store_url)
     limiter = open_limiter(settings.limits_url)
     state = SharedState(state_store, clock)
-    audit_sink = open_audit_sink(settings.audit_url, signer=current_key_signer(state))
+    if audit_sink is None:
+        audit_sink = open_audit_sink(settings.audit_url, signer=current_key_signer(state))
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
     audit_trail = AuditTrail(audit_sink, clock)
