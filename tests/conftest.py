@@ -16,14 +16,23 @@ from gateway.edges.http.app import create_app
 from gateway.edges.policy_files import read_policy
 from gateway.edges.settings import Settings
 from gateway.mockmodel.app import create_mock_app
+from tests.support import secrets_sweep
 from tests.support.identity import Credential, access_token, grant
 from tests.support.policies import without_limits
+from tests.support.secrets_sweep import SWEEP
 from tests.support.servers import AppServer
 from tests.support.tokens import on_store
 
 # Jobs finish quickly so lifecycle tests take well under a second each.
 MOCK_JOB_SECONDS = 0.6
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every run takes part in the secrets sweep: it records the secrets the tests use and
+    # the log streams they produce, and fails the run if any stream carries one of them.
+    # (Registered here, not by `pytest_plugins`: the helpers have imported it already.)
+    config.pluginmanager.register(secrets_sweep, "secrets-sweep")
 
 
 @pytest.fixture
@@ -94,6 +103,7 @@ def start_gateway(tmp_path: Path, unlimited_policies: Path) -> Iterator[GatewayF
                 ),
                 **overrides,
             )
+            SWEEP.add_secret("upstream key", settings.upstream_key)
             server = stack.enter_context(AppServer(create_app(settings)))
             return Gateway(server, settings, stack)
 

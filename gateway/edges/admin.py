@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,9 @@ async def record_admin_event(
         await store.add_key(new_key(now))
         ring = KeyRing.from_stored(await store.keys(), now)
     signer = es256_signer(ring.signing.kid, ring.signing.private) if ring.signing else None
-    sink = open_audit_sink(audit_url, signer=signer)
+    # With stdout://, a command's own output (e.g. `grant --json`) keeps stdout: its
+    # audit lines go to standard error, where a collector of the command's logs reads.
+    sink = open_audit_sink(audit_url, signer=signer, stdout_fd=sys.stderr.fileno())
     try:
         await sink.append(record)
     except AuditUnavailable as exc:

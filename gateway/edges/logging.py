@@ -27,9 +27,13 @@ _SECRET_KEYS = frozenset(
         "upstream_key",
     }
 )
-# Bearer credentials and compact JWTs, wherever they hide inside a value.
+# Bearer and Basic credentials, compact JWTs and client secrets (which all start with
+# pgs_), wherever they hide inside a value. A credential is long; "a bearer of news"
+# in a prompt is not one.
 _SECRET_TEXT = re.compile(
-    r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"
+    r"(?i)(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{16,}"
+    r"|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"
+    r"|pgs_[A-Za-z0-9_-]+"
 )
 
 

@@ -11,6 +11,7 @@ import httpx
 
 from gateway.edges.admin import grant_tier
 from gateway.ports.store import SqliteStore
+from tests.support.secrets_sweep import SWEEP
 
 TIERS = frozenset({"invited_artists", "studios", "public"})
 
@@ -40,6 +41,7 @@ def grant(
             )
         finally:
             await store.close()
+        SWEEP.add_secret("client secret", issued.client_secret)
         return Credential(principal, tier, issued.grant.client_id, issued.client_secret)
 
     return asyncio.run(create())
@@ -53,4 +55,5 @@ def access_token(base_url: str, credential: Credential) -> str:
     )
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
+    SWEEP.add_token(token)
     return token

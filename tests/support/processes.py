@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.secrets_sweep import SWEEP
 from tests.support.servers import free_port
 
 PHASEGATE = [sys.executable, "-m", "gateway"]
@@ -23,7 +24,7 @@ POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    result = subprocess.run(
         [*PHASEGATE, *args],
         capture_output=True,
         check=False,
@@ -31,6 +32,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=60,
         env={**os.environ, **(env or {})},
     )
+    SWEEP.add_process(args, result.stdout, result.stderr, env)
+    return result
 
 
 @contextmanager
@@ -43,10 +46,12 @@ def process(*args: str) -> Iterator[subprocess.Popen[str]]:
     finally:
         started.send_signal(signal.SIGINT)
         try:
-            started.communicate(timeout=15)
+            stdout, stderr = started.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             started.kill()
-            started.communicate()
+            stdout, stderr = started.communicate()
+        # What a test read from the pipes itself is gone; the rest is all there is.
+        SWEEP.add_process(args, stdout, stderr)
 
 
 def wait_ready(url: str, timeout: float = 15) -> httpx.Response:
@@ -65,6 +70,7 @@ def grant_credential(settings: list[str], principal: str, tier: str) -> dict[str
     result = run("grant", principal, "--tier", tier, "--json", *settings)
     assert result.returncode == 0, result.stderr
     credential: dict[str, Any] = json.loads(result.stdout)
+    SWEEP.add_secret("client secret", credential["client_secret"])
     return credential
 
 
@@ -77,6 +83,7 @@ def access_token(gateway_url: str, credential: dict[str, Any]) -> str:
     )
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
+    SWEEP.add_token(token)
     return token
 
 

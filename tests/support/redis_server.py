@@ -16,9 +16,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
+import redis
+
+from tests.support.secrets_sweep import SWEEP
 from tests.support.servers import free_port
 
+_HIGHEST_CLUSTER_PORT = 65535 - 10000
 _START_ATTEMPTS = 3  # a free port can be taken by someone else before the server binds it
 
 
@@ -49,6 +54,13 @@ def _complete(reply: bytes) -> bool:
     return True
 
 
+_Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def _text(value: bytes) -> str:
+    return value.decode(errors="replace")
+
+
 class RedisServer:
     """One redis-server process; `url` once started. Extra arguments go to redis-server."""
 
@@ -68,14 +80,41 @@ class RedisServer:
 
     def command(self, *args: str) -> bytes:
         """Send one command and return the raw RESP reply, e.g. b"+PONG\\r\\n"."""
+        if args and args[0].upper() in ("FLUSHALL", "FLUSHDB"):
+            self._sweep_streams()
         return _command(self.port, *args)
+
+    def _sweep_streams(self) -> None:
+        """Hands the server's streams (audit records) to the secrets sweep before they go."""
+        lines: list[str] = []
+        try:
+            client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+            with client:
+                for key in client.scan_iter(_type="STREAM"):
+                    # The synchronous client answers at once; its types cover the async one too.
+                    entries = cast(_Entries, client.xrange(key))
+                    for entry, fields in entries:
+                        values = " ".join(f"{_text(k)}={_text(v)}" for k, v in fields.items())
+                        lines.append(f"{_text(key)} {_text(entry)} {values}")
+        except redis.RedisError:
+            return  # a server that is down, or wants a password, has nothing to hand over
+        SWEEP.add_output(
+            "redis streams, as the tests up to a flush or stop left them", "\n".join(lines)
+        )
 
     def start(self, timeout: float = 10.0) -> None:
         for _ in range(_START_ATTEMPTS):
-            self.port = free_port()
+            self.port = self._free_port()
             if self._launch(timeout):
                 return
         raise RuntimeError(f"redis-server did not start; its log:\n{self._log_tail()}")
+
+    def _free_port(self) -> int:
+        # A cluster node also listens on its port + 10000 (the cluster bus), which must
+        # be a port too.
+        while (port := free_port()) > _HIGHEST_CLUSTER_PORT and "--cluster-enabled" in self._extra:
+            continue
+        return port
 
     def _launch(self, timeout: float) -> bool:
         log = (self._dir / "redis.log").open("ab")
@@ -123,6 +162,7 @@ class RedisServer:
         if process is None or process.poll() is not None:
             return
         os.kill(process.pid, signal.SIGCONT)  # a paused server would not handle SIGTERM
+        self._sweep_streams()
         process.terminate()
         try:
             process.wait(timeout)

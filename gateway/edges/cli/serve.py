@@ -10,11 +10,15 @@ from gateway.core.policy import PolicyErrors
 from gateway.edges.http.app import create_app
 from gateway.edges.logging import configure_logging
 from gateway.edges.settings import Settings, SettingsError
+from gateway.ports.audit import check_audit_url
 
 
 def check_serveable(settings: Settings) -> None:
-    if not settings.audit_url.startswith("file://"):
-        raise SettingsError("--audit: only file:///DIR audit sinks are available so far")
+    try:
+        # Reads the URL only (no connection yet): a bad one is a usage error, exit 2.
+        check_audit_url(settings.audit_url)
+    except ValueError as exc:
+        raise SettingsError(f"--audit: {exc}") from None
     if settings.workers > 1 and settings.limits_url == "memory://":
         raise SettingsError(
             "--workers: several workers need shared limits; the in-process limiter "

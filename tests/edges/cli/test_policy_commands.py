@@ -81,8 +81,9 @@ def test_phase_change_reaches_a_running_gateway_within_a_second(tmp_path: Path) 
     with deployment(tmp_path) as target:
         token = target.token(target.grant("studio", "studios"))
         assert target.status(token) == 403
-        started = time.monotonic()
         assert target.admin("phase", "set", "limited_preview").returncode == 0
+        # From the moment the command has made the change, not from its start-up.
+        started = time.monotonic()
         while target.status(token) != 200:
             assert time.monotonic() - started < 1.0, "the phase change took over a second"
             time.sleep(0.01)
