@@ -47,6 +47,14 @@ class VideoNotReady(GatewayError):
     type = "invalid_request_error"
 
 
+class VideoFailed(GatewayError):
+    """Content asked of a job that failed: it has none (the model API's own answer shape)."""
+
+    status = 400
+    code = "video_generation_failed"
+    type = "invalid_request_error"
+
+
 class NotFound(GatewayError):
     status = 404
     code = "not_found"

@@ -1,4 +1,8 @@
-"""Generation requests held for a person to review, and the video object the caller sees."""
+"""Generation requests held for a person to review, and the video objects the caller sees.
+
+The review's states and transitions are in `review_state`; this module is the request
+itself and how it reads to the client while it waits and once it failed.
+"""
 
 from __future__ import annotations
 
@@ -47,4 +51,24 @@ def queued_video(request: GenerationRequest, video_id: str, created_at: float) -
         "prompt": request.prompt,
         "remixed_from_video_id": None,
         "error": None,
+    }
+
+
+def failed_video(
+    request: GenerationRequest,
+    video_id: str,
+    created_at: float,
+    *,
+    failed_at: float,
+    code: str,
+    message: str,
+) -> dict[str, Any]:
+    """The video object of a held request that ended without a job (rejected, expired, or
+    refused by the model): failed, like a job the model gave up on, with the reason."""
+    return {
+        **queued_video(request, video_id, created_at),
+        "status": "failed",
+        "progress": 100,
+        "completed_at": int(failed_at),
+        "error": {"code": code, "message": message},
     }

@@ -41,6 +41,7 @@ class Settings:
     audit: str | None = None
     workers: int = 1
     lease_ttl: float = 3600.0
+    review_ttl: float = 259_200.0
     token_ttl: float = 900.0
     issuer: str | None = None
     audience: str = "phasegate"
@@ -148,7 +149,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "limits", _url("memory", "redis", "rediss", "redis+cluster"), "limiter URL", "URL", True
     ),
-    Option("audit", _url("file", "redis", "rediss", "stdout"), "audit sink URL", "URL", True),
+    Option(
+        "audit",
+        _url("file", "redis", "rediss", "redis+cluster", "stdout"),
+        "audit sink URL (file:///DIR, redis://…, stdout://)",
+        "URL",
+        True,
+    ),
     Option("policies", Path, "policy folder", "DIR", True),
     Option("policy_poll", parse_duration, "how often to look for policy file changes", "DURATION"),
     Option("host", _non_empty, "address to listen on", "HOST"),
@@ -167,6 +174,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_body", _positive_size, "largest request body accepted", "SIZE"),
     Option("max_reference", _positive_size, "largest input_reference image", "SIZE"),
     Option("lease_ttl", parse_duration, "longest a job holds a concurrency slot", "DURATION"),
+    Option(
+        "review_ttl",
+        parse_duration,
+        "how long a held request waits for a reviewer before it expires",
+        "DURATION",
+    ),
     Option("workers", _positive_int, "worker processes (needs shared state in Redis)", "N"),
     Option("token_ttl", parse_duration, "access token lifetime", "DURATION"),
     Option(

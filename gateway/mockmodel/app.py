@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -74,10 +75,13 @@ async def _read_multipart(request: Request) -> tuple[CreateParams, InputReferenc
 
 
 class _VideoApi:
-    def __init__(self, store: JobStore, media: MediaBundle, log: RequestLog) -> None:
+    def __init__(
+        self, store: JobStore, media: MediaBundle, log: RequestLog, create_delay: float = 0.0
+    ) -> None:
         self.store = store
         self.media = media
         self.log = log
+        self.create_delay = create_delay
         # Built once so every download shares one buffer instead of copying it.
         self.video_view = memoryview(media.video)
         self.video_headers = {"content-length": str(len(media.video))}
@@ -90,6 +94,12 @@ class _VideoApi:
             raise not_found(video_id) from None
 
     async def create(self, request: Request) -> Response:
+        # Like the real service: a create repeated with its Idempotency-Key gets the job
+        # the first one made (at once), never a second job.
+        key = request.headers.get("idempotency-key")
+        earlier = self.store.created_with(key)
+        if earlier is not None:
+            return OrjsonResponse(self.store.to_object(earlier))
         reference: InputReference | None = None
         if body_kind(request.headers.get("content-type")) == "json":
             params = validate_create(parse_json_object(await request.body()))
@@ -101,7 +111,12 @@ class _VideoApi:
             size=params.size,
             seconds=params.seconds,
             input_reference=reference,
+            idempotency_key=key,
         )
+        if self.create_delay:
+            # The job exists before the answer leaves: a client that gives up waiting and
+            # retries with its key must get this job, not a second one.
+            await asyncio.sleep(self.create_delay)
         return OrjsonResponse(self.store.to_object(job))
 
     async def remix(self, request: Request) -> Response:
@@ -197,18 +212,21 @@ def create_mock_app(
     clock: Callable[[], float] = time.time,
     max_jobs: int = 100_000,
     record: int = DEFAULT_CAPACITY,
+    create_delay: float = 0.0,
 ) -> Starlette:
     """Build the mock video API.
 
     `job_seconds` is how long a job takes from creation to completion; `content_size`
     pads the served MP4 to exactly that many bytes; `max_jobs` bounds memory by
     forgetting the oldest jobs; `record` is how many requests `/_mock/requests`
-    remembers. The job store and request log are exposed as
-    `app.state.jobs` and `app.state.requests` for in-process inspection.
+    remembers; `create_delay` holds back the answer to each new create (not to a
+    repeat with the same Idempotency-Key) that many seconds. The job store and request
+    log are exposed as `app.state.jobs` and `app.state.requests` for in-process
+    inspection.
     """
     store = JobStore(job_seconds=job_seconds, clock=clock, max_jobs=max_jobs)
     log = RequestLog(record)
-    api = _VideoApi(store, load_bundle(content_size), log)
+    api = _VideoApi(store, load_bundle(content_size), log, create_delay)
     routes = [
         _route("/v1/videos", {"GET": api.list, "POST": api.create}),
         _route("/v1/videos/{video_id}", {"GET": api.retrieve, "DELETE": api.delete}),

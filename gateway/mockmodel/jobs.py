@@ -93,6 +93,8 @@ class JobStore:
         # OrderedDict rather than dict: evicting the oldest entry is O(1) via
         # popitem(last=False), and reversed() gives newest-first listing.
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        # Idempotency-Key -> the job first created with it, bounded like the jobs.
+        self._keys: OrderedDict[str, str] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -106,6 +108,7 @@ class JobStore:
         seconds: str,
         remixed_from_video_id: str | None = None,
         input_reference: InputReference | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
         job = Job(
             id=new_video_id(),
@@ -120,7 +123,18 @@ class JobStore:
         self._jobs[job.id] = job
         if len(self._jobs) > self.max_jobs:
             self._jobs.popitem(last=False)
+        if idempotency_key is not None:
+            self._keys[idempotency_key] = job.id
+            if len(self._keys) > self.max_jobs:
+                self._keys.popitem(last=False)
         return job
+
+    def created_with(self, idempotency_key: str | None) -> Job | None:
+        """The live job a create with this Idempotency-Key made earlier, if any."""
+        if idempotency_key is None:
+            return None
+        job_id = self._keys.get(idempotency_key)
+        return None if job_id is None else self._jobs.get(job_id)
 
     def get(self, video_id: str) -> Job:
         job = self._jobs.get(video_id)

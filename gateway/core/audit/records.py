@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from gateway.core.limits.decide import LimitState
 from gateway.core.policy.decision import RuleHit
+from gateway.core.review_state import Review
 
 SCHEMA_VERSION: Final = 1
 
@@ -39,6 +40,11 @@ EVENTS: Final = (
     "phase_change",
     "key_rotation",
     "policy_reload",
+    "review_approved",
+    "review_rejected",
+    "review_expired",
+    "review_submission",
+    "review_outcome",
     "checkpoint",
 )
 
@@ -343,4 +349,67 @@ def policy_reload(
         "policy_version": policy_version,
         "previous_policy_version": previous_policy_version,
         "errors": list(errors),
+    }
+
+
+def _review(event: str, time: float, actor: str, review: Review) -> Record:
+    return {
+        **_base(event, time),
+        "actor": actor,
+        "review_id": review.video_id,
+        "request_id": review.request_id,
+        "principal": review.principal,
+        "tier": review.tier,
+    }
+
+
+def review_approved(*, time: float, actor: str, review: Review, note: str | None) -> Record:
+    """A reviewer let a held request through; a gateway submits it to the model next."""
+    return {**_review("review_approved", time, actor, review), "note": note}
+
+
+def review_rejected(
+    *, time: float, actor: str, review: Review, reason: str, public_message: str | None
+) -> Record:
+    """A reviewer turned a held request down: `reason` is for the record, `public_message`
+    (null: a neutral default) is what the client reads."""
+    return {
+        **_review("review_rejected", time, actor, review),
+        "reason": reason,
+        "public_message": public_message,
+    }
+
+
+def review_expired(*, time: float, actor: str, review: Review) -> Record:
+    """Nobody decided on a held request before it expired."""
+    return {
+        **_review("review_expired", time, actor, review),
+        "expires_at": format_time(review.expires_at),
+    }
+
+
+def review_submission(*, time: float, actor: str, review: Review, route: str) -> Record:
+    """The write-ahead record of an approved request: durable before the model sees it."""
+    return {
+        **_review("review_submission", time, actor, review),
+        "reviewer": review.reviewer,
+        "route": route,
+    }
+
+
+def review_outcome(
+    *,
+    time: float,
+    actor: str,
+    review: Review,
+    upstream_status: int | None,
+    job_id: str | None,
+    error: str | None,
+) -> Record:
+    """What the model API answered to an approved request: its job id, or its refusal."""
+    return {
+        **_review("review_outcome", time, actor, review),
+        "upstream_status": upstream_status,
+        "job_id": job_id,
+        "error": error,
     }

@@ -28,8 +28,13 @@ VERIFICATION_LEEWAY = 30.0
 
 
 def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
+    try:
         store = open_store(settings.store_url)
+    except ValueError as exc:
+        # A URL of a store this build cannot open (yet) is a usage error, not a crash.
+        raise SettingsError(f"--store: {exc}") from None
+
+    async def run() -> T:
         try:
             return await work(store)
         finally:

@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 
 from gateway import __version__
 from gateway.edges.admin import Refused
-from gateway.edges.cli import audit_commands, mock_model, policy_commands
+from gateway.edges.cli import audit_commands, mock_model, policy_commands, review_commands
 from gateway.edges.cli.admin_commands import add_commands
 from gateway.edges.cli.demo import run_demo
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.serve import run_serve
+from gateway.edges.logging import configure_logging
 from gateway.edges.policy_files import PolicyFolderError
 from gateway.edges.settings import SettingsError
 
@@ -38,12 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     _COMMANDS.update(add_commands(commands))
     _COMMANDS.update(policy_commands.add_commands(commands))
     _COMMANDS.update(audit_commands.add_commands(commands))
+    _COMMANDS.update(review_commands.add_commands(commands))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Every command logs JSON to standard error (serve and demo then set their own
+    # level): stdout is the command's output, e.g. `grant --json`.
+    configure_logging("warning")
     command: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
     try:
         return command(args)

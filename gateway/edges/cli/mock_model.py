@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pad every video to this size (e.g. 1MiB), for download benchmarks",
     )
     parser.add_argument(
+        "--create-delay",
+        default="0",
+        metavar="N",
+        help="seconds to hold back the answer to each new create (the job exists already)",
+    )
+    parser.add_argument(
         "--record",
         type=int,
         default=DEFAULT_CAPACITY,
@@ -62,9 +68,13 @@ def run_mock_model(args: argparse.Namespace) -> int:
     content_size = (
         _parsed("--content-size", parse_size, args.content_size) if args.content_size else None
     )
+    create_delay = _parsed("--create-delay", _seconds, args.create_delay)
     configure_logging("warning")
     app = create_mock_app(
-        job_seconds=job_seconds, content_size=content_size, record=max(1, args.record)
+        job_seconds=job_seconds,
+        content_size=content_size,
+        record=max(1, args.record),
+        create_delay=create_delay,
     )
     server = uvicorn.Server(uvicorn_config(app, args.host, args.port))
     server.run()

@@ -29,9 +29,13 @@ from gateway.edges.http.steps.caller import RequireCaller
 from gateway.edges.http.steps.idempotency import Idempotency
 from gateway.edges.http.steps.limits import RateLimits
 from gateway.edges.http.steps.ownership import JobOwnership
+from gateway.edges.http.steps.reviewed_jobs import ReviewedJobs
 from gateway.edges.http.steps.usage_policy import HoldForReview, UsagePolicy
 from gateway.edges.policy_files import read_policy
 from gateway.edges.policy_runtime import PolicyHolder, watching_policy
+from gateway.edges.review.lookup import ReviewLookup
+from gateway.edges.review.settlement import Settlement
+from gateway.edges.review.submitter import ReviewSubmitter, submitting
 from gateway.edges.settings import Settings
 from gateway.edges.shared_state import SharedState, watching
 from gateway.ports.audit import AuditSink, AuditUnavailable, open_audit_sink
@@ -90,6 +94,7 @@ def create_app(
     store: Store | None = None,
     audit_sink: AuditSink | None = None,
     clock: Callable[[], float] = time.time,
+    review_poll: float = 0.5,
 ) -> GatewayApp:
     model_api = upstream if upstream is not None else build_upstream(settings)
     state_store = store if store is not None else open_store(settings.store_url)
@@ -106,16 +111,38 @@ def create_app(
         audit=audit_recorder(audit_sink),
         clock=clock,
     )
+    settlement = Settlement(state_store, limiter, audit_recorder(audit_sink), clock)
+    reviews = ReviewLookup(state_store, settlement, clock)
+    submitter = ReviewSubmitter(
+        state_store,
+        model_api,
+        settlement,
+        audit=audit_sink,
+        record=audit_recorder(audit_sink),
+        clock=clock,
+        credential=forwarder.credential,
+        # As long as one submission may take; should a live claim still be taken over,
+        # the model answers the second send with the first one's job (same key).
+        claim_seconds=settings.upstream_connect_timeout + settings.upstream_timeout + 1.0,
+        interval=review_poll,
+    )
     pipeline = Pipeline(
         [
             RequireCaller(),
             PhaseAdmission(policies, state),
-            JobOwnership(state_store, forwarder, clock),
+            JobOwnership(state_store, forwarder, clock, reviews),
+            ReviewedJobs(reviews),
             Idempotency(state_store, clock),
             UsagePolicy(max_reference=settings.max_reference),
-            RateLimits(limiter, state_store, forwarder, lease_ttl=settings.lease_ttl),
+            RateLimits(
+                limiter,
+                state_store,
+                forwarder,
+                lease_ttl=settings.lease_ttl,
+                review_ttl=settings.review_ttl,
+            ),
             audit_trail,
-            HoldForReview(state_store, clock),
+            HoldForReview(state_store, clock, review_ttl=settings.review_ttl),
         ]
     )
     proxy = RequestIdentity(
@@ -138,7 +165,8 @@ def create_app(
         try:
             async with watching(state), watching_policy(policies, settings.policy_poll):
                 try:
-                    yield
+                    async with submitting(submitter):
+                        yield
                 finally:
                     # Closing seals the current segment with a checkpoint signed by the
                     # gateway's key, so it must happen while the keys are still loaded.

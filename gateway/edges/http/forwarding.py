@@ -13,7 +13,9 @@ from gateway.ports.upstream import Upstream
 
 # Never forwarded: the caller's credentials are for the gateway alone, and the
 # identity headers are the gateway's to set, so a caller must not be able to forge them.
-_CALLER_ONLY = frozenset({"host", "authorization", "x-request-id", "expect"})
+# The gateway answers Idempotency-Key itself, per principal; passed on, one principal's
+# key could replay another's job at a model API that honours keys per API key.
+_CALLER_ONLY = frozenset({"host", "authorization", "x-request-id", "expect", "idempotency-key"})
 _GATEWAY_SET_PREFIX = "x-phasegate-"
 _MAX_DOCUMENT = 1024 * 1024
 
@@ -22,6 +24,11 @@ class Forwarder:
     def __init__(self, upstream: Upstream, upstream_key: str | None) -> None:
         self.upstream = upstream
         self._credential = [("authorization", f"Bearer {upstream_key}")] if upstream_key else []
+
+    @property
+    def credential(self) -> list[tuple[str, str]]:
+        """The gateway's own credential for the model API (none if not configured)."""
+        return list(self._credential)
 
     def headers_for(self, exchange: Exchange) -> list[tuple[str, str]]:
         dropped = _CALLER_ONLY | ({"content-length"} if exchange.body is not None else frozenset())

@@ -128,6 +128,28 @@ async def _reference(upload: UploadFile, limit: int) -> InputReference:
     return InputReference(size=size, sha256=digest.hexdigest(), content_type=upload.content_type)
 
 
+async def reference_file(body: bytes, content_type: str) -> bytes | None:
+    """The `input_reference` file of a multipart generation body (None if it has none),
+    read by the same parser that judged the request, for a reviewer to look at."""
+    if content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
+        return None
+    parser = MultiPartParser(
+        Headers({"content-type": content_type}),
+        _once(body),
+        max_files=1,
+        max_fields=_TEXT_FIELDS_LIMIT,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"The multipart body is malformed: {exc.message}") from None
+    try:
+        upload = form.get("input_reference")
+        return await upload.read() if isinstance(upload, UploadFile) else None
+    finally:
+        await form.close()
+
+
 async def parse_generation(
     body: bytes, content_type: str, *, is_remix: bool, max_reference: int
 ) -> GenerationRequest:

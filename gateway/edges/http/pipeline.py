@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.core.errors import GatewayError
+from gateway.core.job_alias import JobAlias
 from gateway.core.jobs import video_in
 from gateway.core.routes import Route
 from gateway.core.tokens import AccessClaims
@@ -36,6 +37,9 @@ class Exchange:
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     notes: dict[str, Any] = field(default_factory=dict)
+    # Set when the job in the path is one the gateway submitted after a review: `target`
+    # then carries the model's id, and the model's answers are rewritten to the client's.
+    alias: JobAlias | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

@@ -9,7 +9,7 @@ import structlog
 from gateway.core.client_address import NO_TRUSTED_PROXIES, TrustedProxies, client_address
 from gateway.core.errors import GatewayError, UnsupportedMediaType
 from gateway.core.hop_by_hop import end_to_end
-from gateway.core.routes import classify
+from gateway.core.routes import RouteKind, classify
 from gateway.edges.http import request_body
 from gateway.edges.http.asgi import Receive, Scope, Send, first_header
 from gateway.edges.http.authentication import Caller
@@ -110,20 +110,22 @@ class ReverseProxy:
         send: Send,
         receive: Receive | None,
     ) -> None:
-        headers = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in (
-                *end_to_end(response.headers, also_drop=_UPSTREAM_ONLY),
-                *exchange.response_headers,
-            )
-        ]
-        if exchange.route.kind.answer_is_read:
+        kind = exchange.route.kind
+        # A job known to the model by another id: its JSON answers name the client's id.
+        rewrite = exchange.alias is not None and kind is not RouteKind.DOWNLOAD_VIDEO
+        headers = _answer_headers(exchange, response)
+        if kind.answer_is_read or rewrite:
             try:
                 body = await response.read(_MAX_DOCUMENT_ANSWER)
             except GatewayError as error:
                 await self._pipeline.failed(exchange)
                 await send_error(send, error, exchange.request_id, exchange.response_headers)
                 return
+            if exchange.alias is not None and rewrite:
+                rewritten = exchange.alias.client_body(body)
+                if rewritten is not body:
+                    body = rewritten
+                    headers = _answer_headers(exchange, response, length=len(body))
             try:
                 await self._pipeline.after(
                     exchange, Outcome(response.status, response.headers, body)
@@ -159,6 +161,20 @@ class ReverseProxy:
             if gone is not None:
                 gone.cancel()
         await send({"type": "http.response.body", "body": b""})
+
+
+def _answer_headers(
+    exchange: Exchange, response: UpstreamResponse, length: int | None = None
+) -> list[tuple[bytes, bytes]]:
+    """The model API's end-to-end headers plus the steps' own; `length` replaces the
+    model's Content-Length for a body the gateway rewrote."""
+    drop = (_UPSTREAM_ONLY | {"content-length"}) if length is not None else _UPSTREAM_ONLY
+    pairs = [
+        *end_to_end(response.headers, also_drop=drop),
+        *(() if length is None else (("content-length", str(length)),)),
+        *exchange.response_headers,
+    ]
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
 
 async def _disconnected(receive: Receive) -> None:

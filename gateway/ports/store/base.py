@@ -1,4 +1,4 @@
-"""The state store: grants, keys, revocations, job ownership and the rollout phase.
+"""The state store: grants, keys, revocations, job ownership, reviews and the rollout phase.
 
 One protocol, adapters beside it (SQLite embedded; Redis at scale). Every method
 is a single atomic operation against shared state that several gateway processes
@@ -7,11 +7,14 @@ and the admin CLI use at once.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from gateway.core.idempotency import IdempotencyRecord
 from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+from gateway.core.limits import LimitCheck
 from gateway.core.review import HeldRequest
+from gateway.core.review_state import Review, ReviewMove, ReviewState, ReviewTransition
 
 
 class StoreUnavailable(Exception):
@@ -74,13 +77,45 @@ class Store(Protocol):
 
     async def forget_job(self, job_id: str) -> None: ...
 
-    # Held generation requests
+    # Held generation requests and their reviews
 
-    async def hold_request(self, held: HeldRequest) -> None:
-        """Keep a held request (body included) durably until a reviewer decides."""
+    async def hold_request(
+        self,
+        held: HeldRequest,
+        *,
+        expires_at: float,
+        request_id: str | None = None,
+        charges: Sequence[LimitCheck] = (),
+    ) -> None:
+        """Keep a held request (body included) durably, with its review pending until
+        `expires_at`, and the rate and cost checks it was charged (given back if it ends
+        without a job). ValueError if the video id is taken."""
         ...
 
     async def held_request(self, video_id: str) -> HeldRequest | None: ...
+
+    async def review(self, video_id: str) -> Review | None: ...
+
+    async def reviews(self, states: Collection[ReviewState]) -> list[Review]:
+        """The reviews in any of `states`, oldest first."""
+        ...
+
+    async def move_review(self, video_id: str, transition: ReviewTransition) -> ReviewMove:
+        """Apply the transition if the review is still in its source state (compare and
+        set): of concurrent transitions from one state, exactly one wins. The review as
+        it stands afterwards comes back either way."""
+        ...
+
+    async def due_reviews(self, now: float) -> list[Review]:
+        """What a gateway has to act on, oldest first: pending reviews past their expiry,
+        approved and submitting ones, and ended ones whose reservation is still owed."""
+        ...
+
+    async def settle_review(self, video_id: str) -> tuple[LimitCheck, ...] | None:
+        """Mark a review that ended without a job (rejected, expired, failed) as settled and
+        return what it was charged, for the caller to give back: of several callers,
+        exactly one gets it; None for the others and for reviews in any other state."""
+        ...
 
     # Idempotency keys: written on generation requests, so they never move the revision.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,10 +21,13 @@ from typing import Any, TypeVar
 
 from gateway.core.idempotency import IdempotencyRecord, IdempotencyState
 from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+from gateway.core.limits import LimitCheck
 from gateway.core.review import HeldRequest
+from gateway.core.review_state import Review, ReviewMove, ReviewState, ReviewTransition
+from gateway.ports.store import sqlite_reviews as review_sql
 from gateway.ports.store.base import StoreUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Long enough past expiry that no clock skew between hosts could matter; after that a
 # revoked token id is dead weight in every gateway's view.
 PRUNE_AFTER_SECONDS = 86_400.0
@@ -100,8 +103,6 @@ _HELD = (
     "video_id, principal, client_id, tier, target, content_type, body, rule_ids, "
     "policy_version, created_at"
 )
-_INSERT_HELD = f"INSERT INTO held_requests ({_HELD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
-_INSERT_HELD += "ON CONFLICT DO NOTHING"
 _SELECT_HELD = f"SELECT {_HELD} FROM held_requests WHERE video_id = ?"  # noqa: S608
 _PRUNE_IDEMPOTENCY = "DELETE FROM idempotency_keys WHERE expires_at <= ?"
 _CLAIM_IDEMPOTENCY = """INSERT INTO idempotency_keys
@@ -243,12 +244,14 @@ class SqliteStore:
         self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Created here rather than by sqlite so the file never exists with the umask's mode:
         # it holds private keys. SQLite gives its -wal and -shm files the same mode.
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_mode & 0o077:
-                os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
+            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            # An existing file is never opened (and closed) here: closing any descriptor of
+            # it drops every POSIX lock this process holds on it, SQLite's own included, and
+            # another process could then take the file for unused and delete its WAL.
+            if self._path.stat().st_mode & 0o077:
+                self._path.chmod(0o600)
         # isolation_level=None: the module starts no transactions of its own; we BEGIN.
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
         try:
@@ -273,13 +276,18 @@ class SqliteStore:
                     f"the store at {self._path} has schema version {found}, but this gateway "
                     f"knows only up to {SCHEMA_VERSION}; upgrade the gateway"
                 )
-            # Version 1 is the first. A later version adds `if found < N:` steps here,
-            # each followed by recording N, before creating what is still missing.
-            for statement in _TABLES:
+            # Each version adds what it needs below; `if 0 < found < N:` steps bring
+            # a file of an earlier version up to date once its tables exist.
+            for statement in (*_TABLES, *review_sql.TABLES):
                 conn.execute(statement)
+            if 0 < found < 2:
+                conn.execute(review_sql.BACKFILL)
             conn.executemany(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
                 [("schema_version", SCHEMA_VERSION), ("revision", 0)],
+            )
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
             )
 
     def _close_connection(self) -> None:
@@ -408,22 +416,23 @@ class SqliteStore:
     async def forget_job(self, job_id: str) -> None:
         await self._change("DELETE FROM jobs WHERE job_id = ?", (job_id,), bump=False, hot=True)
 
-    # Held generation requests
+    # Held generation requests and their reviews: never moving the revision either.
 
-    async def hold_request(self, held: HeldRequest) -> None:
-        values = (
-            held.video_id,
-            held.principal,
-            held.client_id,
-            held.tier,
-            held.target,
-            held.content_type,
-            held.body,
-            "\n".join(held.rule_ids),
-            held.policy_version,
-            held.created_at,
-        )
-        if not await self._change(_INSERT_HELD, values, bump=False):
+    async def hold_request(
+        self,
+        held: HeldRequest,
+        *,
+        expires_at: float,
+        request_id: str | None = None,
+        charges: Sequence[LimitCheck] = (),
+    ) -> None:
+        def work(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                return review_sql.hold(
+                    conn, held, expires_at=expires_at, request_id=request_id, charges=charges
+                )
+
+        if not await self._run(work):
             raise ValueError(f"a held request {held.video_id!r} already exists")
 
     async def held_request(self, video_id: str) -> HeldRequest | None:
@@ -433,6 +442,25 @@ class SqliteStore:
         row = list(rows[0])
         row[7] = tuple(row[7].split("\n")) if row[7] else ()
         return HeldRequest(*row)
+
+    async def review(self, video_id: str) -> Review | None:
+        return await self._run(lambda conn: review_sql.read(conn, video_id), hot=True)
+
+    async def reviews(self, states: Collection[ReviewState]) -> list[Review]:
+        return await self._run(lambda conn: review_sql.in_states(conn, states))
+
+    async def move_review(self, video_id: str, transition: ReviewTransition) -> ReviewMove:
+        def work(conn: sqlite3.Connection) -> ReviewMove:
+            with _transaction(conn):
+                return review_sql.move(conn, video_id, transition)
+
+        return await self._run(work)
+
+    async def due_reviews(self, now: float) -> list[Review]:
+        return await self._run(lambda conn: review_sql.due(conn, now), hot=True)
+
+    async def settle_review(self, video_id: str) -> tuple[LimitCheck, ...] | None:
+        return await self._run(lambda conn: review_sql.settle(conn, video_id))
 
     # Idempotency keys: written on generation requests, so they never move the revision.
 

@@ -10,6 +10,7 @@ from gateway.core.audit import records
 from gateway.core.limits.decide import LimitState
 from gateway.core.policy.decision import Action, RuleHit
 from gateway.core.policy.limits import LimitKind
+from gateway.core.review_state import Review, ReviewState
 
 T = 1_795_000_000.25
 SECRET_SHAPED = re.compile(r"token|secret|authorization|cookie|password|api_key", re.IGNORECASE)
@@ -35,6 +36,18 @@ HITS = (
     RuleHit("weapons-watch", Action.FLAG, shadow=True),
 )
 LIMITS = (LimitState("requests", LimitKind.RATE, 30, 60.0, 29, 2.0),)
+REVIEW = Review(
+    video_id="video_1",
+    state=ReviewState.APPROVED,
+    principal="ada",
+    client_id="cl-1",
+    tier="studios",
+    request_id="req-1",
+    created_at=T,
+    expires_at=T + 60,
+    updated_at=T,
+    reviewer="kim",
+)
 
 
 def _request(**overrides: Any) -> dict[str, Any]:
@@ -120,7 +133,27 @@ def _every_event() -> list[dict[str, Any]]:
             previous_policy_version="pv-1",
             errors=["rules.yaml:3: unknown action"],
         ),
+        records.review_approved(time=T, actor="kim", review=REVIEW, note="fine"),
+        records.review_rejected(
+            time=T, actor="kim", review=REVIEW, reason="real person", public_message=None
+        ),
+        records.review_expired(time=T, actor="review-ttl", review=REVIEW),
+        records.review_submission(time=T, actor="gateway", review=REVIEW, route="/v1/videos"),
+        records.review_outcome(
+            time=T, actor="gateway", review=REVIEW, upstream_status=200, job_id="v2", error=None
+        ),
     ]
+
+
+def test_review_events_name_the_review_and_who_asked() -> None:
+    """Each review event carries the review id, the held request's id, principal and tier."""
+    review_events = [r for r in _every_event() if r["event"].startswith("review_")]
+    assert len(review_events) == 5
+    for record in review_events:
+        assert (record["review_id"], record["request_id"]) == ("video_1", "req-1")
+        assert (record["principal"], record["tier"]) == ("ada", "studios")
+    expired = next(r for r in review_events if r["event"] == "review_expired")
+    assert expired["expires_at"] == records.format_time(T + 60)
 
 
 def test_generation_request_has_every_design_field() -> None:

@@ -218,3 +218,15 @@ def test_a_held_request_replays_its_queued_answer(gateway: Gateway, mock_model: 
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"]
     assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_the_callers_key_stays_at_the_gateway(gateway: Gateway, mock_model: AppServer) -> None:
+    """Two principals using one key get two jobs: the key is scoped to the caller here and
+    never reaches the model API, which would scope it to the gateway's own credential."""
+    _clear(mock_model)
+    alice = _post(gateway.client("alice"), "shared-key")
+    bob = _post(gateway.client("bob"), "shared-key")
+    assert alice.status_code == bob.status_code == 200
+    assert alice.json()["id"] != bob.json()["id"]
+    seen = httpx.get(f"{mock_model.url}/_mock/requests").json()["data"]
+    assert all(name.lower() != "idempotency-key" for entry in seen for name, _ in entry["headers"])

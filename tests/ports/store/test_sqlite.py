@@ -124,6 +124,56 @@ async def test_revocation_by_another_process_is_observed(
     assert view.revoked_jtis == frozenset({"jti-1"})
 
 
+# Run by a second interpreter: records one job, or prints the owner of one, then closes.
+JOB_WRITER = """
+import asyncio, sys
+from pathlib import Path
+from gateway.core.identity import OwnedJob
+from gateway.ports.store import SqliteStore
+
+async def main() -> None:
+    store = await SqliteStore.open(Path(sys.argv[1]))
+    try:
+        if sys.argv[2] == "write":
+            await store.record_job(OwnedJob("job-child", "carol", 1.0))
+        else:
+            print(await store.job_owner(sys.argv[3]))
+    finally:
+        await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def _child(path: Path, *args: str) -> str:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        JOB_WRITER,
+        str(path),
+        *args,
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(child.communicate(), timeout=30)
+    assert child.returncode == 0
+    return out.decode().strip()
+
+
+async def test_a_second_store_in_one_process_keeps_the_first_ones_writes_shared(
+    sqlite_store: SqliteStore, path: Path
+) -> None:
+    """Opening and closing another store on the file in the same process (as the tests and
+    the CLI do) must not cost the first its locks: otherwise the next process to close
+    takes the file for unused, deletes its WAL, and the first store's later writes are
+    seen by nobody else."""
+    await sqlite_store.record_job(OwnedJob("job-before", "alice", 1.0))
+    await (await SqliteStore.open(path)).close()
+    assert await _child(path, "write") == ""
+    await sqlite_store.record_job(OwnedJob("job-after", "bob", 2.0))
+    assert await _child(path, "read", "job-after") == "bob"
+
+
 async def test_locked_file_fails_writes_within_the_busy_timeout(path: Path) -> None:
     """A write lock held elsewhere makes writes unavailable after the busy timeout, not never,
     without blocking the event loop, and reads carry on meanwhile."""

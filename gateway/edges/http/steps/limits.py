@@ -3,7 +3,8 @@
 All of a request's limits are checked and consumed in one limiter call, so a request
 refused by one limit uses none of the others. A generation the model API refuses (or
 never answers) gives its cost back; a job's concurrency lease is held until the
-gateway sees the job end (completed, failed, deleted) or the lease expires.
+gateway sees the job end (completed, failed, deleted) or the lease expires. A request
+held for review keeps its lease through the review too.
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ from gateway.ports.store import Store
 
 class RateLimits(PassiveStep):
     def __init__(
-        self, limiter: Limiter, store: Store, forwarder: Forwarder, *, lease_ttl: float
+        self,
+        limiter: Limiter,
+        store: Store,
+        forwarder: Forwarder,
+        *,
+        lease_ttl: float,
+        review_ttl: float,
     ) -> None:
         self._limiter = limiter
         self._store = store
         self._forwarder = forwarder
         self._lease_ttl = lease_ttl
+        self._review_ttl = review_ttl
 
     async def before(self, exchange: Exchange) -> Reply | None:
         if not exchange.route.kind.is_generation:
@@ -45,7 +53,9 @@ class RateLimits(PassiveStep):
             return None
         params = {**MODEL_DEFAULTS, **request.params}
         if exchange.route.kind is RouteKind.REMIX_VIDEO and exchange.route.video_id is not None:
-            params.update(await self._source_params(exchange, exchange.route.video_id))
+            alias = exchange.alias
+            source = alias.upstream_id if alias is not None else exchange.route.video_id
+            params.update(await self._source_params(exchange, source))
         try:
             checks = checks_for(
                 tier.limits,
@@ -56,9 +66,11 @@ class RateLimits(PassiveStep):
             )
         except ValueError as exc:
             raise BadRequest(str(exc), param=_cost_param(tier.limits)) from None
+        # A held request's slot must outlast its review, then the job it may become.
+        lease_ttl = self._lease_ttl + (self._review_ttl if "hold" in exchange.notes else 0.0)
         try:
             verdict = await self._limiter.acquire(
-                checks, lease_id=exchange.request_id, lease_ttl=self._lease_ttl
+                checks, lease_id=exchange.request_id, lease_ttl=lease_ttl
             )
         except LimiterUnavailable:
             raise LimitsUnavailable(

@@ -14,15 +14,15 @@ from gateway.core.errors import (
     MissingToken,
     NotFound,
     UpstreamUnavailable,
-    VideoNotReady,
 )
 from gateway.core.identity import OwnedJob
+from gateway.core.job_alias import JobAlias
 from gateway.core.listing import list_document, parse_list_query
-from gateway.core.review import queued_video
+from gateway.core.review_state import ReviewState
 from gateway.core.routes import RouteKind
 from gateway.edges.http.forwarding import Forwarder
-from gateway.edges.http.generation_body import parse_generation
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
+from gateway.edges.review.lookup import ReviewLookup
 from gateway.ports.store import Store, StoreUnavailable
 
 
@@ -40,11 +40,13 @@ class JobOwnership(PassiveStep):
         store: Store,
         forwarder: Forwarder,
         clock: Callable[[], float],
+        reviews: ReviewLookup,
         cache_size: int = 50_000,
     ) -> None:
         self._store = store
         self._forwarder = forwarder
         self._clock = clock
+        self._reviews = reviews
         # Owners never change, so known ones are kept; unknown ids always ask the store.
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
@@ -67,10 +69,12 @@ class JobOwnership(PassiveStep):
         route, caller = exchange.route, exchange.caller
         if caller is None:
             raise MissingToken()
-        if route.kind.touches_job and route.video_id is not None:
-            if await self._owner(route.video_id) != caller.subject:
-                raise NotFound(f"Video '{route.video_id}' not found.", param="video_id")
-            return await self._held_answer(route.kind, route.video_id)
+        if (
+            route.kind.touches_job
+            and route.video_id is not None
+            and await self._owner(route.video_id) != caller.subject
+        ):
+            raise NotFound(f"Video '{route.video_id}' not found.", param="video_id")
         if route.kind is RouteKind.LIST_VIDEOS:
             return await self._listing(exchange, caller.subject)
         return None
@@ -89,40 +93,22 @@ class JobOwnership(PassiveStep):
         videos = [video for video in fetched if video is not None]
         return Reply(200, list_document(videos, has_more=len(page) > query.limit))
 
-    async def _held(self, job_id: str) -> dict[str, Any] | None:
-        """The queued video object of a request held for review; None for any other job."""
-        with store_failures_refused():
-            held = await self._store.held_request(job_id)
-        if held is None:
-            return None
-        request = await parse_generation(
-            held.body,
-            held.content_type,
-            is_remix=held.target.endswith("/remix"),
-            max_reference=len(held.body),
-        )
-        return queued_video(request, held.video_id, held.created_at)
-
-    async def _held_answer(self, kind: RouteKind, job_id: str) -> Reply | None:
-        # A held request has no job at the model API yet: the gateway answers for it, as
-        # a job that is still queued (reviews and their outcome are the review queue's).
-        if kind is RouteKind.READ_VIDEO or kind is RouteKind.DOWNLOAD_VIDEO:
-            document = await self._held(job_id)
-            if document is not None:
-                if kind is RouteKind.READ_VIDEO:
-                    return Reply(200, document)
-                raise VideoNotReady(f"Video '{job_id}' is not ready yet.")
-        return None
-
     async def _video(self, exchange: Exchange, job_id: str) -> dict[str, Any] | None:
-        held = await self._held(job_id)
-        if held is not None:
-            return held
-        status, document = await self._forwarder.get_document(exchange, f"/v1/videos/{job_id}")
+        with store_failures_refused():
+            review = await self._reviews.find(job_id)
+            if review is not None and review.state is not ReviewState.SUBMITTED:
+                return await self._reviews.video(review)
+        # A reviewed job the gateway submitted is known to the model by the model's id.
+        upstream_id = review.upstream_job_id if review is not None else None
+        status, document = await self._forwarder.get_document(
+            exchange, f"/v1/videos/{upstream_id or job_id}"
+        )
         if status == 404:
             return None  # gone upstream (expired or deleted behind the gateway's back)
         if status != 200 or not isinstance(document, dict):
             raise UpstreamUnavailable(f"The model API failed to return video '{job_id}'.")
+        if upstream_id is not None:
+            return JobAlias(job_id, upstream_id).to_client(document)
         return document
 
     async def after(self, exchange: Exchange, outcome: Outcome) -> None:

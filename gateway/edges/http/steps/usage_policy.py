@@ -82,12 +82,15 @@ class HoldForReview(PassiveStep):
     """Stores a held request with its body and answers 202 with a queued video object.
 
     It runs after the limits, so a held request has reserved its cost and its
-    concurrency slot; the lease is bound to the video id the caller holds.
+    concurrency slot; the lease is bound to the video id the caller holds, and the
+    rate and cost checks are kept with the request, to be given back if no job comes of
+    it. The review expires `review_ttl` seconds after the hold.
     """
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float], *, review_ttl: float) -> None:
         self._store = store
         self._clock = clock
+        self._review_ttl = review_ttl
 
     async def before(self, exchange: Exchange) -> Reply | None:
         decision: Decision | None = exchange.notes.get("hold")
@@ -110,10 +113,15 @@ class HoldForReview(PassiveStep):
             policy_version=decision.policy_version,
             created_at=now,
         )
+        checks: tuple[LimitCheck, ...] = exchange.notes.get("limits", ())
         with store_failures_refused():
-            await self._store.hold_request(held)
+            await self._store.hold_request(
+                held,
+                expires_at=now + self._review_ttl,
+                request_id=exchange.request_id,
+                charges=tuple(c for c in checks if c.kind is not LimitKind.CONCURRENCY),
+            )
             await self._store.record_job(OwnedJob(video_id, caller.subject, now))
-            checks: tuple[LimitCheck, ...] = exchange.notes.get("limits", ())
             leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
             if leases:
                 await self._store.bind_lease(video_id, exchange.request_id, leases)
