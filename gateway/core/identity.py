@@ -89,6 +89,17 @@ class OwnedJob:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class JobLease:
+    """The limiter lease a job holds, kept with the job so that whichever replica sees
+    the job end can free its concurrency slot."""
+
+    lease_id: str
+    keys: tuple[str, ...]
+    # The lease's own lifetime in the limiter: past it, the binding frees nothing.
+    ttl: float
+
+
 _PRINCIPAL_CHARACTERS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@:+-"
 )

@@ -48,6 +48,8 @@ def test_settings_are_frozen() -> None:
         ("upstream_connect_timeout", "0s", "--upstream-connect-timeout"),
         ("max_body", "lots", "--max-body"),
         ("store", "postgres://db", "--store"),
+        ("store", "redis+cluster://a:7000,b:port", "--store"),
+        ("limits", "redis+cluster://a:7000,,b:7001", "--limits"),
         ("audit", "s3://bucket", "--audit"),
         ("workers", "0", "--workers"),
         ("access_log", "maybe", "--access-log"),
@@ -58,6 +60,20 @@ def test_bad_flag_is_named(field: str, value: str, named: str) -> None:
     """A bad value is refused with a message that starts with the flag's name."""
     with pytest.raises(SettingsError, match=f"^{named}: "):
         load_settings({field: value}, {})
+
+
+def test_redis_store_urls_are_accepted_and_a_bad_one_never_echoes_its_password() -> None:
+    """Every Redis store URL form loads; a malformed cluster URL is refused without
+    repeating the password it carries."""
+    for url in (
+        "redis://cache:6379/0",
+        "rediss://:pw@cache:6380/1",
+        "redis+cluster://a:7000,b:7001,[::1]:7002,c",
+    ):
+        assert load_settings({"store": url}, {}).store == url
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"store": "redis+cluster://:hunter2@a:7000,b:port"}, {})
+    assert "hunter2" not in str(refused.value)
 
 
 def test_bad_variable_is_named_with_its_flag() -> None:

@@ -14,7 +14,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -222,3 +223,84 @@ def redis_cluster_node() -> Iterator[RedisServer]:
                 raise RuntimeError("the one-node cluster did not become ready")
             time.sleep(0.02)
         yield node
+
+
+@dataclass(frozen=True)
+class RedisClusterServers:
+    """The primaries of a Redis Cluster started by `redis_cluster`."""
+
+    nodes: tuple[RedisServer, ...]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    def flush(self) -> None:
+        """Empty every primary (each holds its own slots)."""
+        for node in self.nodes:
+            reply = node.command("FLUSHALL")
+            if not reply.startswith(b"+OK"):
+                raise RuntimeError(f"FLUSHALL failed: {reply!r}")
+
+    def command_calls(self) -> dict[str, int]:
+        """`command_calls` summed over the primaries."""
+        total: dict[str, int] = {}
+        for node in self.nodes:
+            for name, calls in command_calls(node).items():
+                total[name] = total.get(name, 0) + calls
+        return total
+
+    def reset_stats(self) -> None:
+        for node in self.nodes:
+            node.command("CONFIG", "RESETSTAT")
+
+
+def command_calls(server: RedisServer) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT, from Redis's own `INFO
+    commandstats` (commands that scripts run count too, under their own names)."""
+    calls: dict[str, int] = {}
+    for line in _text(server.command("INFO", "commandstats")).splitlines():
+        name, _, stats = line.partition(":")
+        if name.startswith("cmdstat_"):
+            fields = dict(field.split("=", 1) for field in stats.split(","))
+            calls[name.removeprefix("cmdstat_")] = int(fields["calls"])
+    return calls
+
+
+@contextmanager
+def redis_cluster(primaries: int = 3) -> Iterator[RedisClusterServers]:
+    """A Redis Cluster of `primaries` nodes on free loopback ports, joined by
+    `redis-cli --cluster create` (no replicas), ready once every node reads
+    cluster_state:ok, and stopped afterwards."""
+    with ExitStack() as stack:
+        nodes = tuple(
+            stack.enter_context(
+                redis_server("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+            )
+            for _ in range(primaries)
+        )
+        created = subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{node.port}" for node in nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(
+                f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}"
+            )
+        deadline = time.monotonic() + 20
+        while not all(b"cluster_state:ok" in node.command("CLUSTER", "INFO") for node in nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not become ready")
+            time.sleep(0.05)
+        yield RedisClusterServers(nodes)

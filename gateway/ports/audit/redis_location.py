@@ -26,21 +26,20 @@ from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-import redis.asyncio
 import redis.cluster
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gateway.core.units import parse_duration
-from gateway.ports.limiter.redis import _cluster_nodes as cluster_nodes
+from gateway.ports import redis_connection
+from gateway.ports.redis_connection import cluster_nodes
 
-AsyncClient = redis.asyncio.Redis | redis.asyncio.RedisCluster
+AsyncClient = redis_connection.AsyncClient
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 
 DEFAULT_STREAM: Final = "phasegate:audit"
 DEFAULT_WAIT_TIMEOUT: Final = 1.0
-SCHEMES: Final = frozenset({"redis", "rediss", "redis+cluster"})
+SCHEMES: Final = redis_connection.SCHEMES
 _OWN_OPTIONS: Final = frozenset({"stream", "wait_replicas", "wait_timeout"})
 CONNECT_TIMEOUT: Final = 1.0
 OPERATION_TIMEOUT: Final = 2.0
@@ -112,23 +111,12 @@ def parse_stream_url(url: str) -> StreamLocation:
 
 def async_client(location: StreamLocation) -> AsyncClient:
     """An asyncio client for the sink; nothing connects yet."""
-    if location.cluster:
-        nodes, username, password = cluster_nodes(location.client_url.partition("://")[2])
-        return redis.asyncio.RedisCluster(
-            startup_nodes=nodes,
-            username=username,
-            password=password,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_timeout=location.operation_timeout,
-            retry=AsyncRetry(NoBackoff(), 0),
-        )
-    client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
+    return redis_connection.async_client(
         location.client_url,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=location.operation_timeout,
-        retry=AsyncRetry(NoBackoff(), 0),
+        connect_timeout=CONNECT_TIMEOUT,
+        timeout=location.operation_timeout,
+        retry=redis_connection.no_retry(),
     )
-    return client
 
 
 def sync_client(location: StreamLocation) -> SyncClient:

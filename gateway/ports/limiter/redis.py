@@ -25,20 +25,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar, cast
-from urllib.parse import unquote
 
-from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.cluster import ClusterNode
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.core.limits import LimitCheck, Verdict, decide, gcra, tier_of, validate_acquire
 from gateway.core.limits.decide import Leases, Observed
 from gateway.ports.limiter.base import LimiterUnavailable
+from gateway.ports.redis_connection import CLIENT_ERRORS, AsyncClient, async_client, retry_once
 
-RedisClient = Redis | RedisCluster
+RedisClient = AsyncClient
 _T = TypeVar("_T")
 
 KEY_PREFIX = "pg:"
@@ -200,7 +196,7 @@ class RedisLimiter:
             return await pending
         # Redis errors name the command and the server's address, never the password;
         # the class name is what the caller needs, the chained cause has the rest.
-        except (TimeoutError, RedisError, RedisClusterException, OSError) as exc:
+        except CLIENT_ERRORS as exc:
             raise LimiterUnavailable(f"the Redis limiter failed: {type(exc).__name__}") from exc
 
     async def acquire(
@@ -242,45 +238,13 @@ class RedisLimiter:
     async def ping(self) -> bool:
         try:
             return bool(await self._client.ping())
-        except (TimeoutError, RedisError, RedisClusterException, OSError):
+        except CLIENT_ERRORS:
             return False
 
     async def close(self) -> None:
         # A connection that is gone has nothing left to release.
         with contextlib.suppress(RedisError, RedisClusterException, OSError):
             await self._client.aclose()
-
-
-def _retry() -> Retry:
-    # One immediate retry on a broken connection (a pooled socket the server closed);
-    # none after a timeout, whose command may have run: a dead Redis fails fast.
-    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-
-
-def _cluster_nodes(location: str) -> tuple[list[ClusterNode], str | None, str | None]:
-    """Startup nodes, user name and password of "[user:password@]host:port[,host:port...]"."""
-    netloc = location.split("/", 1)[0].split("?", 1)[0]
-    userinfo, at, hosts = netloc.rpartition("@")
-    username: str | None = None
-    password: str | None = None
-    if at:
-        user, colon, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else None
-    nodes: list[ClusterNode] = []
-    for node in hosts.split(","):
-        if node.startswith("["):  # [IPv6]:port
-            host, _, rest = node[1:].partition("]")
-            port = rest.removeprefix(":")
-        else:
-            host, _, port = node.partition(":")
-        if not host:
-            raise ValueError("a redis+cluster URL lists host:port[,host:port...]")
-        try:
-            nodes.append(ClusterNode(host, int(port) if port else 6379))
-        except ValueError:
-            raise ValueError("a redis+cluster URL has a port that is not a number") from None
-    return nodes, username, password
 
 
 def from_url(
@@ -294,26 +258,5 @@ def from_url(
     Short socket timeouts make a dead or stuck Redis fail within about a second
     (`LimiterUnavailable`) instead of hanging the request. Nothing connects yet.
     """
-    scheme, separator, location = url.partition("://")
-    scheme = scheme.lower()
-    # Never echo the URL: it may carry a password.
-    if separator and scheme in {"redis", "rediss"}:
-        client: RedisClient = Redis.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=timeout,
-            retry=_retry(),
-        )
-        return RedisLimiter(client)
-    if separator and scheme == "redis+cluster":
-        nodes, username, password = _cluster_nodes(location)
-        client = RedisCluster(
-            startup_nodes=nodes,
-            username=username,
-            password=password,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=timeout,
-            retry=_retry(),
-        )
-        return RedisLimiter(client)
-    raise ValueError("a Redis limiter URL starts with redis://, rediss:// or redis+cluster://")
+    client = async_client(url, connect_timeout=connect_timeout, timeout=timeout, retry=retry_once())
+    return RedisLimiter(client)

@@ -7,11 +7,18 @@ and the admin CLI use at once.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Protocol, runtime_checkable
 
 from gateway.core.idempotency import IdempotencyRecord
-from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+from gateway.core.identity import (
+    Grant,
+    JobLease,
+    OwnedJob,
+    PhaseChange,
+    RevocationView,
+    StoredKey,
+)
 from gateway.core.limits import LimitCheck
 from gateway.core.review import HeldRequest
 from gateway.core.review_state import Review, ReviewMove, ReviewState, ReviewTransition
@@ -19,6 +26,20 @@ from gateway.core.review_state import Review, ReviewMove, ReviewState, ReviewTra
 
 class StoreUnavailable(Exception):
     """The store could not be reached or answered in time; the caller picks the fail mode."""
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A store that announces admin changes as they happen, so that gateways reload at
+    once instead of at their next look at `revision()`."""
+
+    def changes(self) -> AsyncIterator[int]:
+        """The revision when subscribed, then each revision an admin change makes.
+
+        Raises `StoreUnavailable` once the subscription breaks; subscribe again then (the
+        first item tells what was missed meanwhile).
+        """
+        ...
 
 
 class Store(Protocol):
@@ -63,8 +84,13 @@ class Store(Protocol):
         ...
 
     # Job ownership
-    async def record_job(self, job: OwnedJob) -> None:
-        """Remember who created a job; recording the same job id twice keeps the first."""
+    async def record_job(self, job: OwnedJob, *, lease: JobLease | None = None) -> None:
+        """Remember who created a job; recording the same job id twice keeps the first.
+
+        With `lease`, also remember which limiter lease the job holds (the first binding
+        wins), in the same atomic write: one round trip for both on the request path.
+        A store may forget the binding once the lease's `ttl` has passed.
+        """
         ...
 
     async def job_owner(self, job_id: str) -> str | None: ...
@@ -147,11 +173,8 @@ class Store(Protocol):
         """Give up an `in_progress` claim, so a retry runs anew; completed keys stay."""
         ...
 
-    # Concurrency leases of jobs, so that any replica seeing a job end can free its slot
-
-    async def bind_lease(self, job_id: str, lease_id: str, lease_keys: tuple[str, ...]) -> None:
-        """Remember which limiter lease a job holds (first binding wins)."""
-        ...
+    # Concurrency leases of jobs (bound by `record_job`), so that any replica seeing a job
+    # end can free its slot
 
     async def take_lease(self, job_id: str) -> tuple[str, tuple[str, ...]] | None:
         """Remove and return a job's lease: of several callers, exactly one gets it."""

@@ -20,7 +20,14 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from gateway.core.idempotency import IdempotencyRecord, IdempotencyState
-from gateway.core.identity import Grant, OwnedJob, PhaseChange, RevocationView, StoredKey
+from gateway.core.identity import (
+    Grant,
+    JobLease,
+    OwnedJob,
+    PhaseChange,
+    RevocationView,
+    StoredKey,
+)
 from gateway.core.limits import LimitCheck
 from gateway.core.review import HeldRequest
 from gateway.core.review_state import Review, ReviewMove, ReviewState, ReviewTransition
@@ -393,9 +400,19 @@ class SqliteStore:
 
     # Job ownership: written on every generation request, so it never moves the revision.
 
-    async def record_job(self, job: OwnedJob) -> None:
+    async def record_job(self, job: OwnedJob, *, lease: JobLease | None = None) -> None:
         values = (job.job_id, job.principal, job.created_at)
-        await self._change(_INSERT_JOB, values, bump=False, hot=True)
+        if lease is None:
+            await self._change(_INSERT_JOB, values, bump=False, hot=True)
+            return
+        binding = (job.job_id, lease.lease_id, "\n".join(lease.keys))
+
+        def work(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(_INSERT_JOB, values)
+                conn.execute(_BIND_LEASE, binding)
+
+        await self._run(work, hot=True)
 
     async def job_owner(self, job_id: str) -> str | None:
         query = "SELECT principal FROM jobs WHERE job_id = ?"
@@ -498,11 +515,7 @@ class SqliteStore:
     async def release_idempotency(self, principal: str, key: str) -> None:
         await self._change(_RELEASE_IDEMPOTENCY, (principal, key), bump=False, hot=True)
 
-    # Concurrency leases of jobs
-
-    async def bind_lease(self, job_id: str, lease_id: str, lease_keys: tuple[str, ...]) -> None:
-        values = (job_id, lease_id, "\n".join(lease_keys))
-        await self._change(_BIND_LEASE, values, bump=False, hot=True)
+    # Concurrency leases of jobs (bound by `record_job`; rows stay until taken)
 
     async def take_lease(self, job_id: str) -> tuple[str, tuple[str, ...]] | None:
         # DELETE ... RETURNING is one statement: of two replicas, one gets the row.

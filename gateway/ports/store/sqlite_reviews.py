@@ -12,12 +12,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Any
 
-import orjson
-
 from gateway.core.limits import LimitCheck
-from gateway.core.policy import LimitKind
 from gateway.core.review import HeldRequest
 from gateway.core.review_state import Review, ReviewMove, ReviewState, ReviewTransition
+from gateway.ports.store.charges import decode_charges, encode_charges
 
 # `settled` is 0 while something is still owed on the review's reservation: while it
 # waits, and after it ended without a job until the reservation was given back. A
@@ -88,16 +86,6 @@ def _review(row: Sequence[Any]) -> Review:
     return Review(*values)
 
 
-def _encode_charges(charges: Sequence[LimitCheck]) -> str:
-    return orjson.dumps([{**asdict(c), "kind": c.kind.value} for c in charges]).decode()
-
-
-def _decode_charges(text: str) -> tuple[LimitCheck, ...]:
-    return tuple(
-        LimitCheck(**{**fields, "kind": LimitKind(fields["kind"])}) for fields in orjson.loads(text)
-    )
-
-
 def hold(
     conn: sqlite3.Connection,
     held: HeldRequest,
@@ -135,7 +123,7 @@ def hold(
                 held.created_at,
                 expires_at,
                 held.created_at,
-                _encode_charges(charges),
+                encode_charges(charges),
             ),
         )
     return bool(inserted)
@@ -174,4 +162,4 @@ def due(conn: sqlite3.Connection, now: float) -> list[Review]:
 
 def settle(conn: sqlite3.Connection, video_id: str) -> tuple[LimitCheck, ...] | None:
     row = conn.execute(_SETTLE, (video_id,)).fetchone()
-    return None if row is None else _decode_charges(str(row[0]))
+    return None if row is None else decode_charges(str(row[0]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.ports.limiter import MemoryLimiter, RedisLimiter, open_limiter
-from gateway.ports.limiter.redis import _cluster_nodes
+from gateway.ports.redis_connection import cluster_nodes
 
 
 @pytest.mark.parametrize(
@@ -41,10 +41,10 @@ def test_other_urls_are_refused_without_echoing_them(url: str) -> None:
 
 def test_cluster_urls_list_startup_nodes_and_credentials() -> None:
     """redis+cluster://user:password@host:port,[v6]:port,host parses node by node."""
-    nodes, username, password = _cluster_nodes("me:p%40ss@a:7000,[::1]:7001,b/0")
+    nodes, username, password = cluster_nodes("me:p%40ss@a:7000,[::1]:7001,b/0")
     assert [(node.host, node.port) for node in nodes] == [("a", 7000), ("::1", 7001), ("b", 6379)]
     assert (username, password) == ("me", "p@ss")
     with pytest.raises(ValueError, match="not a number"):
-        _cluster_nodes("a:port")
+        cluster_nodes("a:port")
     with pytest.raises(ValueError, match="host:port"):
-        _cluster_nodes(":7000")
+        cluster_nodes(":7000")

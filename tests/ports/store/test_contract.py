@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from gateway.core.idempotency import IdempotencyRecord, IdempotencyState
-from gateway.core.identity import PhaseChange
+from gateway.core.identity import JobLease, PhaseChange
 from gateway.ports.store import Store
 from tests.ports.store.records import make_grant, make_job, make_key
 
@@ -118,8 +118,30 @@ async def test_job_writes_leave_the_revision_alone(store: Store) -> None:
     """Recording and forgetting jobs must not make every gateway reload its view."""
     before = await store.revision()
     await store.record_job(make_job("j1"))
+    await store.record_job(make_job("j2"), lease=JobLease("req-2", ("t:tier:jobs",), 600.0))
+    await store.take_lease("j2")
     await store.forget_job("j1")
     assert await store.revision() == before
+
+
+async def test_a_jobs_lease_goes_to_exactly_one_taker(store: Store) -> None:
+    """The lease recorded with a job is handed out once, however many replicas ask at once;
+    a job recorded without one has none."""
+    lease = JobLease("req-1", ("t:principal:alice:jobs", "t:tier:jobs"), ttl=600.0)
+    await store.record_job(make_job("j1"), lease=lease)
+    await store.record_job(make_job("j2"))
+    assert await store.job_owner("j1") == "alice"
+    taken = await asyncio.gather(*(store.take_lease("j1") for _ in range(5)))
+    assert [t for t in taken if t is not None] == [("req-1", lease.keys)]
+    assert await store.take_lease("j2") is None
+    assert await store.take_lease("unknown") is None
+
+
+async def test_the_first_lease_bound_to_a_job_stays(store: Store) -> None:
+    """Recording a job again with another lease keeps the first binding."""
+    await store.record_job(make_job("j1"), lease=JobLease("first", ("t:a",), 600.0))
+    await store.record_job(make_job("j1"), lease=JobLease("second", ("t:b",), 600.0))
+    assert await store.take_lease("j1") == ("first", ("t:a",))
 
 
 async def test_keys_list_oldest_first_and_refuse_duplicates(store: Store) -> None:

@@ -250,7 +250,7 @@ async def test_open_store_resolves_relative_and_absolute_paths(
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("redis://:hunter2@cache:6379/0", "unsupported store URL scheme 'redis'"),
+        ("postgres://:hunter2@db:5432/state", "unsupported store URL scheme 'postgres'"),
         ("hunter2@cache", "no scheme"),
         ("sqlite://", "sqlite:///relative/path"),
         ("sqlite://host/store.db", "sqlite:///relative/path"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.core.errors import BadRequest, LimitsUnavailable, MissingToken, RateLimited
+from gateway.core.identity import JobLease
 from gateway.core.jobs import MODEL_DEFAULTS, TERMINAL_STATUSES
 from gateway.core.limits import LimitCheck, checks_for
 from gateway.core.limits.headers import ratelimit_headers, retry_after_seconds
@@ -19,7 +20,7 @@ from gateway.core.policy import GenerationRequest, LimitKind, LimitSpec, ParamVa
 from gateway.core.routes import RouteKind
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
-from gateway.edges.http.steps.ownership import store_failures_refused
+from gateway.edges.http.steps.ownership import JOB_LEASE, store_failures_refused
 from gateway.ports.limiter import Limiter, LimiterUnavailable
 from gateway.ports.store import Store
 
@@ -85,6 +86,10 @@ class RateLimits(PassiveStep):
                 headers={"Retry-After": str(wait), **dict(headers)},
             )
         exchange.notes["limits"] = checks
+        leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
+        if leases:
+            # Bound to the job it becomes in the same store write that records the job.
+            exchange.notes[JOB_LEASE] = JobLease(exchange.request_id, leases, lease_ttl)
         exchange.response_headers.extend(headers)
         return None
 
@@ -105,12 +110,7 @@ class RateLimits(PassiveStep):
         if checks is not None:
             if outcome.status >= 400:
                 await self._give_back(exchange, checks)
-                return
-            job_id = outcome.job_id
-            leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
-            if job_id is not None and leases:
-                with store_failures_refused():
-                    await self._store.bind_lease(job_id, exchange.request_id, leases)
+            # A created job's lease is bound by `JobOwnership`, with the job's owner.
             return
         if kind is RouteKind.READ_VIDEO and 200 <= outcome.status < 300:
             job_id, status = outcome.job_id, outcome.job_status
@@ -130,6 +130,7 @@ class RateLimits(PassiveStep):
 
     async def _give_back(self, exchange: Exchange, checks: tuple[LimitCheck, ...]) -> None:
         exchange.notes.pop("limits", None)
+        exchange.notes.pop(JOB_LEASE, None)
         try:
             await self._limiter.refund(checks, lease_id=exchange.request_id)
         except LimiterUnavailable:

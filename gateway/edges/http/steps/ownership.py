@@ -15,7 +15,7 @@ from gateway.core.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-from gateway.core.identity import OwnedJob
+from gateway.core.identity import JobLease, OwnedJob
 from gateway.core.job_alias import JobAlias
 from gateway.core.listing import list_document, parse_list_query
 from gateway.core.review_state import ReviewState
@@ -24,6 +24,10 @@ from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
 from gateway.edges.review.lookup import ReviewLookup
 from gateway.ports.store import Store, StoreUnavailable
+
+# The `JobLease` a generation request reserved (set by `RateLimits`): recorded with the job
+# it becomes, in one store write.
+JOB_LEASE = "job_lease"
 
 
 @contextmanager
@@ -117,10 +121,12 @@ class JobOwnership(PassiveStep):
             return
         if kind.is_generation and outcome.body:
             job_id = outcome.job_id
+            lease: JobLease | None = exchange.notes.pop(JOB_LEASE, None)
             if job_id is not None:
                 self._remember(job_id, caller.subject)
+                job = OwnedJob(job_id, caller.subject, self._clock())
                 with store_failures_refused():
-                    await self._store.record_job(OwnedJob(job_id, caller.subject, self._clock()))
+                    await self._store.record_job(job, lease=lease)
         elif kind is RouteKind.DELETE_VIDEO and exchange.route.video_id is not None:
             self._owners.pop(exchange.route.video_id, None)
             with store_failures_refused():

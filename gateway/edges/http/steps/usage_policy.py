@@ -7,14 +7,14 @@ from collections.abc import Callable
 import structlog
 
 from gateway.core.errors import BadRequest, MissingToken, ModelNotAllowed, PolicyViolation
-from gateway.core.identity import OwnedJob
+from gateway.core.identity import JobLease, OwnedJob
 from gateway.core.limits import LimitCheck
 from gateway.core.policy import Action, Decision, LimitKind, Policy
 from gateway.core.review import HeldRequest, new_held_video_id, queued_video
 from gateway.core.routes import RouteKind
 from gateway.edges.http.generation_body import parse_generation
 from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
-from gateway.edges.http.steps.ownership import store_failures_refused
+from gateway.edges.http.steps.ownership import JOB_LEASE, store_failures_refused
 from gateway.ports.store import Store
 
 _log = structlog.get_logger("phasegate.policy")
@@ -121,10 +121,8 @@ class HoldForReview(PassiveStep):
                 request_id=exchange.request_id,
                 charges=tuple(c for c in checks if c.kind is not LimitKind.CONCURRENCY),
             )
-            await self._store.record_job(OwnedJob(video_id, caller.subject, now))
-            leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
-            if leases:
-                await self._store.bind_lease(video_id, exchange.request_id, leases)
+            lease: JobLease | None = exchange.notes.pop(JOB_LEASE, None)
+            await self._store.record_job(OwnedJob(video_id, caller.subject, now), lease=lease)
         # The reservation now belongs to the held job: nothing is given back on reply.
         exchange.notes.pop("limits", None)
         return Reply(202, queued_video(exchange.notes["request"], video_id, now))
