@@ -24,6 +24,8 @@ _log = structlog.get_logger("phasegate.policy")
 
 
 AuditHook = Callable[[dict[str, Any]], Awaitable[None]]
+# Told of every reload: its outcome ("accepted" or "refused") and the policy then in force.
+ReloadHook = Callable[[str, Policy], None]
 
 
 class PolicyHolder:
@@ -33,11 +35,13 @@ class PolicyHolder:
         initial: Policy,
         *,
         audit: AuditHook | None = None,
+        on_reload: ReloadHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.folder = folder
         self.current = initial
         self._audit = audit
+        self._on_reload = on_reload
         self._clock = clock
         self.reloads_accepted = 0
         self.reloads_refused = 0
@@ -53,6 +57,7 @@ class PolicyHolder:
                 candidate = await asyncio.to_thread(read_policy, self.folder)
             except (PolicyErrors, PolicyFolderError, OSError, UnicodeDecodeError) as exc:
                 self.reloads_refused += 1
+                self._observe("refused")
                 errors = (
                     [str(e) for e in exc.errors] if isinstance(exc, PolicyErrors) else [str(exc)]
                 )
@@ -66,6 +71,7 @@ class PolicyHolder:
                 return False
             previous, self.current = self.current, candidate
             self.reloads_accepted += 1
+            self._observe("accepted")
             if candidate.version != previous.version:
                 _log.info(
                     "policy_reloaded",
@@ -75,6 +81,10 @@ class PolicyHolder:
                 )
                 await self._record("loaded", reason, candidate.version, previous.version, [])
             return True
+
+    def _observe(self, outcome: str) -> None:
+        if self._on_reload is not None:
+            self._on_reload(outcome, self.current)
 
     async def _record(
         self,

@@ -18,7 +18,7 @@ from gateway.core.tokens import TokenRules
 from gateway.edges.http.asgi import ASGIApp, Receive, Scope, Send
 from gateway.edges.http.authentication import BearerTokenBackend, refusal_response
 from gateway.edges.http.forwarding import Forwarder
-from gateway.edges.http.health import healthz, readiness
+from gateway.edges.http.health import Draining, healthz, readiness
 from gateway.edges.http.oauth.routes import OAuthEndpoints
 from gateway.edges.http.pipeline import Pipeline
 from gateway.edges.http.proxy import ReverseProxy
@@ -31,6 +31,15 @@ from gateway.edges.http.steps.limits import RateLimits
 from gateway.edges.http.steps.ownership import JobOwnership
 from gateway.edges.http.steps.reviewed_jobs import ReviewedJobs
 from gateway.edges.http.steps.usage_policy import HoldForReview, UsagePolicy
+from gateway.edges.metrics import (
+    GatewayMetrics,
+    MeteredAuditSink,
+    MeteredLimiter,
+    MeteredUpstream,
+    RequestCounter,
+    metrics_routes,
+    serving_metrics,
+)
 from gateway.edges.policy_files import read_policy
 from gateway.edges.policy_runtime import PolicyHolder, watching_policy
 from gateway.edges.review.lookup import ReviewLookup
@@ -102,6 +111,11 @@ def create_app(
     state = SharedState(state_store, clock)
     if audit_sink is None:
         audit_sink = open_audit_sink(settings.audit_url, signer=current_key_signer(state))
+    # Every user of a port goes through its metered wrapper, created once here.
+    metrics = GatewayMetrics()
+    model_api, limiter = MeteredUpstream(model_api, metrics), MeteredLimiter(limiter, metrics)
+    audit_sink = MeteredAuditSink(audit_sink, metrics)
+    metrics.before_scrape(lambda: metrics.dependency("store", up=state.healthy))
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
     audit_trail = AuditTrail(audit_sink, clock)
@@ -109,8 +123,10 @@ def create_app(
         settings.policies,
         read_policy(settings.policies),
         audit=audit_recorder(audit_sink),
+        on_reload=metrics.policy_reloaded,
         clock=clock,
     )
+    metrics.policy_in_force(policies.current)
     settlement = Settlement(state_store, limiter, audit_recorder(audit_sink), clock)
     reviews = ReviewLookup(state_store, settlement, clock)
     submitter = ReviewSubmitter(
@@ -157,13 +173,18 @@ def create_app(
             on_error=refusal_response,
         ),
         access_log=settings.access_log,
+        observer=RequestCounter(metrics),
     )
     oauth = OAuthEndpoints(state, rules, clock)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
-            async with watching(state), watching_policy(policies, settings.policy_poll):
+            async with (
+                serving_metrics(metrics, settings.host, settings.metrics_port),
+                watching(state),
+                watching_policy(policies, settings.policy_poll),
+            ):
                 try:
                     async with submitting(submitter):
                         yield
@@ -177,19 +198,23 @@ def create_app(
             await limiter.close()
             await state_store.close()
 
+    draining = Draining()
     own_routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route(
-            "/readyz", readiness(model_api, state, policies, limiter, audit_sink), methods=["GET"]
+            "/readyz",
+            readiness(model_api, state, policies, limiter, audit_sink, draining=draining),
+            methods=["GET"],
         ),
         *oauth.routes(),
+        *metrics_routes(metrics, own_port=settings.metrics_port is not None),
     ]
     own = Starlette(
         routes=own_routes,
         middleware=[Middleware(RequestIdentity, access_log=settings.access_log)],
         lifespan=lifespan,
     )
-    return GatewayApp(own, proxy, frozenset(route.path for route in own_routes))
+    return GatewayApp(own, proxy, frozenset(route.path for route in own_routes), draining)
 
 
 class GatewayApp:
@@ -199,10 +224,14 @@ class GatewayApp:
     error middleware: they have their own pure-ASGI stack with the same request ids.
     """
 
-    def __init__(self, own: Starlette, proxy: ASGIApp, own_paths: frozenset[str]) -> None:
+    def __init__(
+        self, own: Starlette, proxy: ASGIApp, own_paths: frozenset[str], draining: Draining
+    ) -> None:
         self.own = own
         self.proxy = proxy
         self.own_paths = own_paths
+        # Started by the server on SIGTERM: /readyz fails from then on.
+        self.draining = draining
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.own_paths:

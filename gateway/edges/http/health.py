@@ -14,6 +14,22 @@ from gateway.ports.limiter import Limiter
 from gateway.ports.upstream import Upstream
 
 
+class Draining:
+    """Set once, when the process is asked to stop. From then on readiness fails, so a
+    load balancer stops sending new requests while those in flight finish; liveness
+    stays good, so nobody kills the process for draining."""
+
+    def __init__(self) -> None:
+        self._active = False
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def start(self) -> None:
+        self._active = True
+
+
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -24,11 +40,15 @@ def readiness(
     policies: PolicyHolder,
     limiter: Limiter,
     audit: AuditSink,
+    *,
+    draining: Draining,
 ) -> Callable[[Request], Awaitable[Response]]:
     """Ready when every dependency the gateway needs to forward a request answers; the body
     also names the policy version in force and how many reloads were accepted or refused."""
 
     async def readyz(_: Request) -> Response:
+        if draining.active:
+            return JSONResponse({"status": "draining"}, status_code=503)
         checks = {
             "upstream": "ok" if await upstream.reachable() else "unreachable",
             "store": "ok" if state.healthy else "unavailable",

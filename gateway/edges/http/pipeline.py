@@ -40,6 +40,8 @@ class Exchange:
     # Set when the job in the path is one the gateway submitted after a review: `target`
     # then carries the model's id, and the model's answers are rewritten to the client's.
     alias: JobAlias | None = None
+    # Why the gateway refused the exchange, if it did (set once every step has heard).
+    refusal: GatewayError | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -141,6 +143,7 @@ class Pipeline:
         # Every step hears of it, admitted or not: a refusal is recorded wherever it arose.
         for step in self._steps:
             await step.refused(exchange, error)
+        exchange.refusal = error
 
     async def after(self, exchange: Exchange, outcome: Outcome) -> None:
         for step in self._reversed:

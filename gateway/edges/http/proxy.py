@@ -61,6 +61,8 @@ class ReverseProxy:
             ),
             caller=user.claims if isinstance(user := scope.get("user"), Caller) else None,
         )
+        # For the middleware around the proxy (the request metrics): what the steps decided.
+        scope["state"]["exchange"] = exchange
         try:
             body = await self._read_body(exchange, scope, receive)
             reply = await self._pipeline.before(exchange)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import structlog
 
@@ -14,10 +15,23 @@ from gateway.edges.http.responses import send_error
 _log = structlog.get_logger("phasegate.http")
 
 
+class RequestObserver(Protocol):
+    """Hears of every HTTP request as it starts and once its answer has gone out (status
+    0 if none ever did). Called here, where the status is tracked anyway, so observing
+    costs no further layer around the request."""
+
+    def started(self) -> None: ...
+
+    def answered(self, scope: Scope, status: int) -> None: ...
+
+
 class RequestIdentity:
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, observer: RequestObserver | None = None
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,6 +42,9 @@ class RequestIdentity:
         id_header = (b"x-request-id", request_id.encode())
         started = time.perf_counter()
         status = 0
+        observer = self.observer
+        if observer is not None:
+            observer.started()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -52,6 +69,8 @@ class RequestIdentity:
                 request_id,
             )
         finally:
+            if observer is not None:
+                observer.answered(scope, status)
             if self.access_log:
                 _log.info(
                     "request",

@@ -20,11 +20,10 @@ from gateway.core.errors import (
     AuditUnavailableError,
     GatewayError,
     MissingToken,
-    PolicyViolation,
-    RateLimited,
 )
 from gateway.core.policy import Decision, GenerationRequest
 from gateway.core.routes import RouteKind
+from gateway.edges.http.decisions import admitted_decision, refusal_decision
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
 from gateway.ports.audit import AuditSink, AuditUnavailable
 
@@ -65,7 +64,7 @@ class AuditTrail(PassiveStep):
             if request.input_reference
             else None,
             input_reference_size=request.input_reference.size if request.input_reference else None,
-            decision="hold" if "hold" in exchange.notes else decision.action.label,
+            decision=admitted_decision(exchange),
             rules=decision.hits,
             policy_version=decision.policy_version,
             limits=exchange.notes.get("limit_states"),
@@ -145,7 +144,7 @@ class AuditTrail(PassiveStep):
             client_id=caller.client_id,
             tier=caller.tier,
             route=exchange.route.template,
-            decision="hold" if "hold" in exchange.notes else _decision(exchange),
+            decision=admitted_decision(exchange),
             upstream_status=upstream_status,
             job_id=job_id,
             latency_ms=_latency(exchange),
@@ -174,7 +173,7 @@ class AuditTrail(PassiveStep):
             model=request.model if request else None,
             prompt=request.prompt if request else None,
             params=dict(request.params) if request else None,
-            decision=_refusal_decision(error),
+            decision=refusal_decision(error),
             status=error.status,
             code=error.code,
             rules=decision.hits if decision else (),
@@ -202,19 +201,6 @@ class AuditTrail(PassiveStep):
         """Wait for the records still on their way to the sink (at shutdown)."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-
-
-def _decision(exchange: Exchange) -> str:
-    decision: Decision | None = exchange.notes.get("decision")
-    return decision.action.label if decision else "allow"
-
-
-def _refusal_decision(error: GatewayError) -> str:
-    if isinstance(error, PolicyViolation):
-        return "deny"
-    if isinstance(error, RateLimited):
-        return "rate_limited"
-    return "refused"
 
 
 def _latency(exchange: Exchange) -> float:
