@@ -22,13 +22,18 @@ _SIZE_BYTES = {
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as `90s` or `1.5m`; a unit is required."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration (examples: 500ms, 90s, 15m, 12h, 90d)")
-    seconds = float(match["number"]) * _DURATION_SECONDS[match["unit"]]
+    seconds = parse_duration_or_zero(text)
     if seconds <= 0:
         raise ValueError(f"{text!r} must be longer than zero")
     return seconds
+
+
+def parse_duration_or_zero(text: str) -> float:
+    """As `parse_duration`, where zero (`0s`) is a meaningful value: "not at all"."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (examples: 500ms, 90s, 15m, 12h, 90d)")
+    return float(match["number"]) * _DURATION_SECONDS[match["unit"]]
 
 
 def parse_size(text: str) -> int:

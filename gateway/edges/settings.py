@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.core.client_address import NO_TRUSTED_PROXIES, TrustedProxies
-from gateway.core.units import parse_duration, parse_size
+from gateway.core.units import parse_duration, parse_duration_or_zero, parse_size
 
 MiB = 1024 * 1024
 
@@ -40,6 +40,8 @@ class Settings:
     limits: str | None = None
     audit: str | None = None
     workers: int = 1
+    drain_delay: float = 5.0
+    shutdown_timeout: float = 30.0
     lease_ttl: float = 3600.0
     review_ttl: float = 259_200.0
     token_ttl: float = 900.0
@@ -92,9 +94,20 @@ def _url(*schemes: str) -> Callable[[str], str]:
             raise ValueError(f"{text!r} must be a URL with scheme {' or '.join(schemes)}")
         if parts.scheme.startswith(("http", "redis")) and not parts.hostname:
             raise ValueError(f"{text!r} names no host")
+        if parts.scheme == "redis+cluster" and not _cluster_ports_ok(parts.netloc):
+            # Not echoed: the URL may carry a password.
+            raise ValueError("a redis+cluster URL lists host:port[,host:port...]")
         return text
 
     return parse
+
+
+def _cluster_ports_ok(netloc: str) -> bool:
+    for node in netloc.rpartition("@")[2].split(","):
+        _, colon, port = node.rpartition(":") if not node.endswith("]") else ("", "", "")
+        if not node or (colon and not port.isdigit()):
+            return False
+    return True
 
 
 def _non_empty(text: str) -> str:
@@ -181,6 +194,18 @@ OPTIONS: tuple[Option, ...] = (
         "DURATION",
     ),
     Option("workers", _positive_int, "worker processes (needs shared state in Redis)", "N"),
+    Option(
+        "drain_delay",
+        parse_duration_or_zero,
+        "on SIGTERM, how long /readyz fails while requests are still taken",
+        "DURATION",
+    ),
+    Option(
+        "shutdown_timeout",
+        parse_duration,
+        "how long in-flight requests may take to finish once the gateway stops",
+        "DURATION",
+    ),
     Option("token_ttl", parse_duration, "access token lifetime", "DURATION"),
     Option(
         "issuer", _url("http", "https"), "token issuer (default: the gateway's base URL)", "URL"
