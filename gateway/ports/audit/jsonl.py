@@ -19,16 +19,17 @@ given) states the count and last hash. So each file verifies on its own; a missi
 whole segment shows as a gap in the sequence numbers (or an unsealed segment that is
 not the newest), not in any chain.
 
-Group commit. `append` queues the record and waits. One flusher task takes everything
-queued, and on a single dedicated thread chains it, writes it with one `write` and makes
-it durable with one `fsync` (more only when the batch crosses a rotation); records that
-arrive meanwhile wait for the next batch. Every waiter of a batch is released when its
-fsync returns, or gets `AuditUnavailable` when any step of the batch failed.
+Group commit (batching.py, shared with the other sinks). `append` queues the record
+and waits. One flusher task takes everything queued, and on a single dedicated thread
+chains it, writes it with one `write` and makes it durable with one `fsync` (more only
+when the batch crosses a rotation); records that arrive meanwhile wait for the next
+batch. Every waiter of a batch is released when its fsync returns, or gets
+`AuditUnavailable` when any step of the batch failed.
 
 Failures. Any OSError (ENOSPC, EACCES, EIO...) fails the whole batch. If nothing of the
 batch reached the file, the segment stays in use; if part of it did (a torn line), or
-the fsync failed, the segment is abandoned without a checkpoint and the next batch
-starts a new one. The sink reports unhealthy from a failure until a batch succeeds.
+the fsync failed, the segment is abandoned (to be sealed by a recovery checkpoint) and
+the next batch starts a new one. The sink reports unhealthy from a failure until a batch succeeds.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from gateway.core.audit.chain import (
     verify_lines,
 )
 from gateway.ports.audit.base import AuditUnavailable
+from gateway.ports.audit.batching import GroupCommit
 
 MiB: Final = 1024 * 1024
 DEFAULT_MAX_SEGMENT_BYTES: Final = 64 * MiB
@@ -135,10 +137,9 @@ class JsonlSink:
         self._max_bytes = max_segment_bytes
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-jsonl")
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # Everything queued while a batch is on the disk goes together, with one fsync.
+        self._group = GroupCommit(self._commit_batch, name="audit-jsonl-flush", max_batch=4096)
         self._segment: _Segment | None = None
-        self._healthy = True
         self._closed = False
         self._known_sealed: set[str] = set()
 
@@ -149,56 +150,24 @@ class JsonlSink:
     async def append(self, record: dict[str, Any]) -> None:
         if self._closed:
             raise AuditUnavailable("the audit sink is closed")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="audit-jsonl-flush")
-        await future
+        await self._group.append(record)
 
     async def healthy(self) -> bool:
-        return self._healthy and not self._closed
+        return self._group.last_batch_ok and not self._closed
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._flusher is not None:
-            await asyncio.wait([self._flusher])
+        await self._group.settle()
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._close_segment)
         finally:
             self._executor.shutdown(wait=False)
 
-    # On the event loop
-
-    async def _flush(self) -> None:
+    async def _commit_batch(self, records: list[dict[str, Any]]) -> list[Exception | None]:
         loop = asyncio.get_running_loop()
-        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                records = [record for record, _ in batch]
-                try:
-                    errors = await loop.run_in_executor(self._executor, self._write_batch, records)
-                except AuditUnavailable as error:
-                    self._healthy = False
-                    _fail(batch, str(error))
-                    continue
-                self._healthy = True
-                for (_, future), problem in zip(batch, errors, strict=True):
-                    if future.done():
-                        continue
-                    if problem is None:
-                        future.set_result(None)
-                    else:
-                        future.set_exception(problem)
-                batch = []
-        except BaseException:
-            # Cancelled with the loop, or a bug: nobody may wait forever, nor proceed.
-            self._healthy = False
-            _fail(batch + self._pending, "the audit writer stopped")
-            self._pending = []
-            raise
+        return await loop.run_in_executor(self._executor, self._write_batch, records)
 
     # On the writer thread
 
@@ -420,9 +389,3 @@ def _seal_if_abandoned(path: Path, signer: Signer | None, clock: Callable[[], fl
         return True
     finally:
         os.close(fd)
-
-
-def _fail(waiters: list[tuple[dict[str, Any], asyncio.Future[None]]], message: str) -> None:
-    for _, future in waiters:
-        if not future.done():
-            future.set_exception(AuditUnavailable(message))
