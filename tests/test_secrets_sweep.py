@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import deployment
+from tests.support.processes import deployment, stderr_of
 from tests.support.secrets_sweep import MARKER, SWEEP, Secret, Sweep, describe, find_leaks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,8 +248,8 @@ def test_debug_logs_of_a_gateway_carry_no_credential(tmp_path: Path) -> None:
                 },
             )
             sent += 7
-    stdout, stderr = target.process.communicate()
-    written = stdout + stderr
+    stdout, _ = target.process.communicate()
+    written = stdout + stderr_of(target.process)
     # The capture did see the gateway's log: one access line per request.
     assert written.count('"event":"request"') >= sent
     for what, secret in [

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,20 +39,34 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 @contextmanager
 def process(*args: str) -> Iterator[subprocess.Popen[str]]:
-    started = subprocess.Popen(
-        [*PHASEGATE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        yield started
-    finally:
-        started.send_signal(signal.SIGINT)
+    # Standard error (where a gateway logs, a line per request) goes to a file: a pipe
+    # that nobody reads while the test runs fills up, and the process stalls on its next
+    # log line. Standard output stays a pipe, for tests that read it as it comes.
+    with tempfile.TemporaryFile("w+") as errors:
+        started = subprocess.Popen(
+            [*PHASEGATE, *args], stdout=subprocess.PIPE, stderr=errors, text=True
+        )
         try:
-            stdout, stderr = started.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            started.kill()
-            stdout, stderr = started.communicate()
-        # What a test read from the pipes itself is gone; the rest is all there is.
-        SWEEP.add_process(args, stdout, stderr)
+            yield started
+        finally:
+            started.send_signal(signal.SIGINT)
+            try:
+                stdout, _ = started.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                started.kill()
+                stdout, _ = started.communicate()
+            errors.seek(0)
+            _STDERR[started.pid] = errors.read()
+            # What a test read from stdout itself is gone; the rest is all there is.
+            SWEEP.add_process(args, stdout, _STDERR[started.pid])
+
+
+_STDERR: dict[int, str] = {}
+
+
+def stderr_of(ended: subprocess.Popen[str]) -> str:
+    """What a process started by `process()` wrote to standard error, once it ended."""
+    return _STDERR[ended.pid]
 
 
 def wait_ready(url: str, timeout: float = 15) -> httpx.Response:

@@ -14,6 +14,7 @@ from tests.support.processes import (
     grant_credential,
     process,
     run,
+    stderr_of,
     wait_ready,
 )
 from tests.support.servers import free_port
@@ -80,7 +81,7 @@ def test_serve_forwards_to_the_mock_model(tmp_path: Path) -> None:
         assert created.status_code == 200
         video = httpx.get(f"{base}/v1/videos/{created.json()['id']}", headers=auth).json()
         assert video["status"] == "completed"
-    _, stderr = gateway.communicate()
+    stderr = stderr_of(gateway)
     for secret in ("sk-process-secret", token, credential["client_secret"]):
         assert secret not in stderr
     assert '"path":"/v1/videos"' in stderr
