@@ -28,7 +28,6 @@ import redis
 # bench/ is on the path when this script runs: the harness is bench/run.py's.
 from run import (
     HOST,
-    NGINX_TEMPLATE,
     SCENARIOS,
     TOKEN_TTL,
     BenchError,
@@ -38,9 +37,9 @@ from run import (
     bench_policies,
     log,
     measure,
-    nginx_extra_temp_paths,
     phasegate_command,
     require_tool,
+    start_nginx_over,
 )
 
 CREATE = next(scenario for scenario in SCENARIOS if scenario.name == "create-c32")
@@ -54,27 +53,6 @@ def start_redis(harness: Harness) -> int:
     command += ["--appendonly", "no", "--dir", str(harness.temp)]
     harness.start("redis", command, port)
     return port
-
-
-def start_balancer(harness: Harness, ports: list[int]) -> str:
-    nginx = require_tool("nginx")
-    folder = harness.temp / "nginx"
-    folder.mkdir()
-    folder.chmod(0o755)
-    port = harness.port()
-    upstreams = "\n        ".join(f"server 127.0.0.1:{p};" for p in ports)
-    config = (
-        NGINX_TEMPLATE.read_text()
-        .replace("@@EXTRA_TEMP_PATHS@@", nginx_extra_temp_paths(nginx, folder))
-        .replace("@@DIR@@", str(folder))
-        .replace("server 127.0.0.1:@@UPSTREAM_PORT@@;", upstreams)
-        .replace("@@PORT@@", str(port))
-    )
-    (folder / "nginx.conf").write_text(config)
-    command = [nginx, "-p", str(folder), "-c", str(folder / "nginx.conf")]
-    command += ["-e", str(folder / "error.log"), "-g", "daemon off;"]
-    harness.start("nginx", command, port)
-    return f"http://{HOST}:{port}"
 
 
 def grant(settings: list[str]) -> tuple[str, str]:
@@ -117,7 +95,7 @@ def run_replicas(count: int, *, duration_s: int, warmup_s: int, keep_temp: bool)
             ports.append(port)
         settings = ["--data-dir", str(harness.temp / "gateway-0"), *shared]
         token = access_token(f"http://{HOST}:{ports[0]}", *grant(settings))
-        url = start_balancer(harness, ports)
+        url = start_nginx_over(harness, ports)
         endpoint = Endpoint(url, {"Authorization": f"Bearer {token}"})
         client = redis.Redis(host=HOST, port=redis_port)
         if warmup_s:

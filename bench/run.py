@@ -438,16 +438,22 @@ def nginx_extra_temp_paths(nginx: str, temp: Path) -> str:
 
 
 def start_nginx(harness: Harness) -> Endpoint:
+    return Endpoint(start_nginx_over(harness, [harness.mock_port]))
+
+
+def start_nginx_over(harness: Harness, ports: list[int]) -> str:
+    """nginx balancing over servers on these loopback ports; its base URL."""
     nginx = require_tool("nginx")
     folder = harness.temp / "nginx"
     folder.mkdir()
     folder.chmod(0o755)
     port = harness.port()
+    servers = "\n".join(f"        server 127.0.0.1:{upstream};" for upstream in ports)
     config = (
         NGINX_TEMPLATE.read_text()
         .replace("@@EXTRA_TEMP_PATHS@@", nginx_extra_temp_paths(nginx, folder))
         .replace("@@DIR@@", str(folder))
-        .replace("@@UPSTREAM_PORT@@", str(harness.mock_port))
+        .replace("@@UPSTREAM_SERVERS@@", servers)
         .replace("@@PORT@@", str(port))
     )
     config_path = folder / "nginx.conf"
@@ -464,7 +470,7 @@ def start_nginx(harness: Harness) -> Endpoint:
         "daemon off;",
     ]
     harness.start("nginx", command, port)
-    return Endpoint(f"http://{HOST}:{port}")
+    return f"http://{HOST}:{port}"
 
 
 def grant_credential(settings: list[str]) -> tuple[str, str]:

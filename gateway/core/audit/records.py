@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from gateway.core.errors import GatewayError, PolicyViolation, RateLimited
 from gateway.core.limits.decide import LimitState
 from gateway.core.policy.decision import RuleHit
 from gateway.core.review_state import Review
@@ -27,6 +28,17 @@ Record = dict[str, Any]
 # The decisions of the two request events; DESIGN names all six.
 FORWARDED_DECISIONS: Final = frozenset({"allow", "flag", "hold"})
 REFUSED_DECISIONS: Final = frozenset({"deny", "rate_limited", "refused"})
+
+
+def refusal_decision(error: GatewayError) -> str:
+    """deny, rate_limited or refused: why the gateway refused a request."""
+    if isinstance(error, PolicyViolation):
+        return "deny"
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    return "refused"
+
+
 JOB_ACTIONS: Final = frozenset({"read", "download", "delete", "list"})
 POLICY_RELOAD_OUTCOMES: Final = frozenset({"loaded", "rejected"})
 

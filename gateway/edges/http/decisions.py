@@ -6,18 +6,11 @@ reading a dashboard and a reviewer reading the log count the same six decisions.
 
 from __future__ import annotations
 
-from gateway.core.errors import GatewayError, PolicyViolation, RateLimited
+from gateway.core.audit.records import refusal_decision
 from gateway.core.policy import Decision
 from gateway.edges.http.pipeline import Exchange
 
-
-def refusal_decision(error: GatewayError) -> str:
-    """deny, rate_limited or refused: why the gateway refused a request."""
-    if isinstance(error, PolicyViolation):
-        return "deny"
-    if isinstance(error, RateLimited):
-        return "rate_limited"
-    return "refused"
+__all__ = ["admitted_decision", "final_decision", "refusal_decision"]
 
 
 def admitted_decision(exchange: Exchange) -> str:

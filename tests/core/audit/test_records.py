@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from gateway.core.audit import records
+from gateway.core.errors import AuditUnavailableError, PolicyViolation, RateLimited, TierNotInPhase
 from gateway.core.limits.decide import LimitState
 from gateway.core.policy.decision import Action, RuleHit
 from gateway.core.policy.limits import LimitKind
@@ -246,3 +247,11 @@ def test_times_sort_in_time_order() -> None:
     stamps = [records.format_time(t) for t in (0.0, 1.5, 999_999_999.0, T)]
     assert stamps == sorted(stamps)
     assert len({len(stamp) for stamp in stamps}) == 1
+
+
+def test_a_refusal_is_named_by_its_cause() -> None:
+    """A rule's deny, a limit, and everything else (bad token, phase, dependency down)."""
+    assert records.refusal_decision(PolicyViolation("no")) == "deny"
+    assert records.refusal_decision(RateLimited("slow down")) == "rate_limited"
+    assert records.refusal_decision(TierNotInPhase("not yet")) == "refused"
+    assert records.refusal_decision(AuditUnavailableError("disk")) == "refused"
