@@ -18,6 +18,7 @@ import orjson
 
 from gateway.core.audit import records
 from gateway.core.errors import GatewayError
+from gateway.core.generation_body import parse_generation, reference_file
 from gateway.core.policy.request import GenerationRequest
 from gateway.core.review import HeldRequest
 from gateway.core.review_state import (
@@ -33,7 +34,6 @@ from gateway.edges.admin import Refused, record_admin_event
 from gateway.edges.cli.admin_commands import with_store
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.output import print_fields, print_json, print_table, timestamp
-from gateway.edges.http.generation_body import parse_generation, reference_file
 from gateway.edges.review.settlement import Settlement
 from gateway.edges.settings import Settings, SettingsError
 from gateway.ports.store import Store
@@ -60,11 +60,11 @@ def _excerpt(text: str | None) -> str | None:
     return line if len(line) <= _EXCERPT else line[: _EXCERPT - 1] + "…"
 
 
-async def _request(held: HeldRequest | None) -> GenerationRequest | None:
+def _request(held: HeldRequest | None) -> GenerationRequest | None:
     if held is None:
         return None
     try:
-        return await parse_generation(
+        return parse_generation(
             held.body,
             held.content_type,
             is_remix=held.target.endswith("/remix"),
@@ -132,7 +132,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             if review.state not in states:
                 continue  # expired just now
             held = await store.held_request(review.video_id)
-            rows.append(_row(review, held, await _request(held), now))
+            rows.append(_row(review, held, _request(held), now))
         return rows
 
     rows = with_store(settings, work)
@@ -203,11 +203,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     async def work(store: Store) -> tuple[dict[str, Any], bytes | None]:
         review = await _Desk(store, settings, now).review(args.id)
         held = await store.held_request(review.video_id)
-        document = _document(review, held, await _request(held), now)
+        document = _document(review, held, _request(held), now)
         image = None
         if args.extract_reference is not None and held is not None:
             try:
-                image = await reference_file(held.body, held.content_type)
+                image = reference_file(held.body, held.content_type)
             except GatewayError:
                 image = None
         return document, image

@@ -8,6 +8,8 @@ import structlog
 
 from gateway.core.client_address import NO_TRUSTED_PROXIES, TrustedProxies, client_address
 from gateway.core.errors import GatewayError, UnsupportedMediaType
+from gateway.core.generation_body import MEDIA_TYPES as GENERATION_MEDIA_TYPES
+from gateway.core.generation_body import media_type
 from gateway.core.hop_by_hop import end_to_end
 from gateway.core.routes import RouteKind, classify
 from gateway.edges.http import request_body
@@ -22,7 +24,6 @@ _log = structlog.get_logger("phasegate.proxy")
 
 # The upstream's own framing and identity are replaced by the gateway's server.
 _UPSTREAM_ONLY = frozenset({"server", "date"})
-_GENERATION_TYPES = ("application/json", "multipart/form-data")
 # Generation and job answers are small JSON documents that steps read (job ids, states).
 _MAX_DOCUMENT_ANSWER = 1024 * 1024
 
@@ -92,8 +93,7 @@ class ReverseProxy:
         limit = self._max_body
         length = request_body.declared_length(first_header(scope, b"content-length"), limit)
         if exchange.route.kind.is_generation:
-            content_type = (exchange.header("content-type") or "").split(";", 1)[0].strip().lower()
-            if content_type not in _GENERATION_TYPES:
+            if media_type(exchange.header("content-type") or "") not in GENERATION_MEDIA_TYPES:
                 raise UnsupportedMediaType(
                     "Generation requests take application/json or multipart/form-data."
                 )

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.core.errors import InternalError
+from gateway.core.generation_body import parse_generation
 from gateway.core.review import failed_video, queued_video
 from gateway.core.review_state import Review, ReviewState
-from gateway.edges.http.generation_body import parse_generation
 from gateway.edges.review.settlement import Settlement
 from gateway.ports.store import Store
 
@@ -67,7 +67,7 @@ class ReviewLookup:
         held = await self._store.held_request(review.video_id)
         if held is None:
             raise InternalError(f"the held request of review {review.video_id} is missing")
-        request = await parse_generation(
+        request = parse_generation(
             held.body,
             held.content_type,
             is_remix=held.target.endswith("/remix"),

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import structlog
 
 from gateway.core.errors import BadRequest, MissingToken, ModelNotAllowed, PolicyViolation
+from gateway.core.generation_body import parse_generation
 from gateway.core.identity import JobLease, OwnedJob
 from gateway.core.limits import LimitCheck
 from gateway.core.policy import Action, Decision, LimitKind, Policy
 from gateway.core.review import HeldRequest, new_held_video_id, queued_video
 from gateway.core.routes import RouteKind
-from gateway.edges.http.generation_body import parse_generation
 from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
 from gateway.edges.http.steps.ownership import JOB_LEASE, store_failures_refused
 from gateway.ports.store import Store
@@ -32,7 +32,7 @@ class UsagePolicy(PassiveStep):
             raise MissingToken()
         policy: Policy = exchange.notes["policy"]
         is_remix = exchange.route.kind is RouteKind.REMIX_VIDEO
-        request = await parse_generation(
+        request = parse_generation(
             exchange.body,
             exchange.header("content-type") or "",
             is_remix=is_remix,
