@@ -34,8 +34,8 @@ from gateway.edges.admin import Refused, record_admin_event
 from gateway.edges.cli.admin_commands import with_store
 from gateway.edges.cli.options import add_setting_flags, settings_from
 from gateway.edges.cli.output import print_fields, print_json, print_table, timestamp
-from gateway.edges.review.settlement import Settlement
 from gateway.edges.settings import Settings, SettingsError
+from gateway.ports.review.settlement import Settlement
 from gateway.ports.store import Store
 
 _EXCERPT = 48

@@ -36,8 +36,8 @@ from typing import Final
 import structlog
 from prometheus_client import multiprocess
 
-from gateway.edges.metrics.registry import MULTIPROCESS_VARIABLE
 from gateway.edges.settings import Settings
+from gateway.ports.metrics.registry import MULTIPROCESS_VARIABLE
 
 _log = structlog.get_logger("phasegate.workers")
 

@@ -23,6 +23,7 @@ from gateway.edges.http.oauth.routes import OAuthEndpoints
 from gateway.edges.http.pipeline import Pipeline
 from gateway.edges.http.proxy import ReverseProxy
 from gateway.edges.http.request_identity import RequestIdentity
+from gateway.edges.http.request_metrics import RequestCounter
 from gateway.edges.http.steps.admission import PhaseAdmission
 from gateway.edges.http.steps.audit_trail import AuditTrail
 from gateway.edges.http.steps.caller import RequireCaller
@@ -31,24 +32,17 @@ from gateway.edges.http.steps.limits import RateLimits
 from gateway.edges.http.steps.ownership import JobOwnership
 from gateway.edges.http.steps.reviewed_jobs import ReviewedJobs
 from gateway.edges.http.steps.usage_policy import HoldForReview, UsagePolicy
-from gateway.edges.metrics import (
-    GatewayMetrics,
-    MeteredAuditSink,
-    MeteredLimiter,
-    MeteredUpstream,
-    RequestCounter,
-    metrics_routes,
-    serving_metrics,
-)
+from gateway.edges.metrics import metrics_routes, serving_metrics
 from gateway.edges.policy_files import read_policy
 from gateway.edges.policy_runtime import PolicyHolder, watching_policy
-from gateway.edges.review.lookup import ReviewLookup
-from gateway.edges.review.settlement import Settlement
 from gateway.edges.review.submitter import ReviewSubmitter, submitting
 from gateway.edges.settings import Settings
 from gateway.edges.shared_state import SharedState, watching
 from gateway.ports.audit import AuditSink, AuditUnavailable, open_audit_sink
 from gateway.ports.limiter import open_limiter
+from gateway.ports.metrics import GatewayMetrics, MeteredAuditSink, MeteredLimiter, MeteredUpstream
+from gateway.ports.review.lookup import ReviewLookup
+from gateway.ports.review.settlement import Settlement
 from gateway.ports.store import Store, open_store
 from gateway.ports.upstream import Upstream
 from gateway.ports.upstream.aiohttp_client import AiohttpUpstream, UpstreamConfig

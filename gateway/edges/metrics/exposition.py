@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.edges.metrics.registry import GatewayMetrics
+from gateway.ports.metrics.registry import GatewayMetrics
 
 
 def metrics_endpoint(metrics: GatewayMetrics) -> Callable[[Request], Awaitable[Response]]:

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from gateway.edges.metrics.exposition import metrics_endpoint
-from gateway.edges.metrics.registry import GatewayMetrics
+from gateway.ports.metrics.registry import GatewayMetrics
 
 _log = structlog.get_logger("phasegate.metrics")
 _STARTUP_SECONDS: Final = 10.0

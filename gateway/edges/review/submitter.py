@@ -38,8 +38,8 @@ from gateway.core.review_state import (
     retry_later,
     submitted,
 )
-from gateway.edges.review.settlement import AuditHook, Settlement
 from gateway.ports.audit import AuditSink, AuditUnavailable
+from gateway.ports.review.settlement import AuditHook, Settlement
 from gateway.ports.store import Store, StoreUnavailable
 from gateway.ports.upstream import Upstream
 

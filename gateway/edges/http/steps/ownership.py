@@ -22,7 +22,7 @@ from gateway.core.review_state import ReviewState
 from gateway.core.routes import RouteKind
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
-from gateway.edges.review.lookup import ReviewLookup
+from gateway.ports.review.lookup import ReviewLookup
 from gateway.ports.store import Store, StoreUnavailable
 
 # The `JobLease` a generation request reserved (set by `RateLimits`): recorded with the job

@@ -14,7 +14,7 @@ from gateway.core.review_state import ReviewState
 from gateway.core.routes import RouteKind
 from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
 from gateway.edges.http.steps.ownership import store_failures_refused
-from gateway.edges.review.lookup import ReviewLookup
+from gateway.ports.review.lookup import ReviewLookup
 
 
 class ReviewedJobs(PassiveStep):

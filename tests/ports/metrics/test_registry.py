@@ -8,9 +8,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.edges.metrics import GatewayMetrics
-from gateway.edges.metrics.registry import status_class
 from gateway.edges.policy_files import read_policy
+from gateway.ports.metrics import GatewayMetrics
+from gateway.ports.metrics.registry import status_class
 
 ROOT = Path(__file__).resolve().parents[3]
 POLICIES = ROOT / "policies"
@@ -60,14 +60,14 @@ def test_status_classes() -> None:
 
 
 _WORKER = """
-from gateway.edges.metrics import GatewayMetrics
+from gateway.ports.metrics import GatewayMetrics
 metrics = GatewayMetrics()
 metrics.request_answered("create_video", "studios", "allow", 200)
 metrics.limit_refused("requests")
 """
 _SCRAPE = """
 from prometheus_client import generate_latest
-from gateway.edges.metrics import GatewayMetrics
+from gateway.ports.metrics import GatewayMetrics
 print(generate_latest(GatewayMetrics().scraped()).decode())
 """
 

@@ -9,9 +9,9 @@ import pytest
 
 from gateway.core.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.core.limits import LimitCheck, Verdict
-from gateway.edges.metrics import GatewayMetrics, MeteredAuditSink, MeteredLimiter, MeteredUpstream
 from gateway.ports.audit import AuditUnavailable
 from gateway.ports.limiter import LimiterUnavailable
+from gateway.ports.metrics import GatewayMetrics, MeteredAuditSink, MeteredLimiter, MeteredUpstream
 from gateway.ports.upstream import Headers, RequestBody
 
 

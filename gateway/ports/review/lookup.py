@@ -15,7 +15,7 @@ from gateway.core.errors import InternalError
 from gateway.core.generation_body import parse_generation
 from gateway.core.review import failed_video, queued_video
 from gateway.core.review_state import Review, ReviewState
-from gateway.edges.review.settlement import Settlement
+from gateway.ports.review.settlement import Settlement
 from gateway.ports.store import Store
 
 

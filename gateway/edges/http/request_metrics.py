@@ -13,7 +13,7 @@ from gateway.core.routes import classify
 from gateway.edges.http.asgi import Scope
 from gateway.edges.http.decisions import final_decision
 from gateway.edges.http.pipeline import Exchange
-from gateway.edges.metrics.registry import NO_TIER, GatewayMetrics
+from gateway.ports.metrics.registry import NO_TIER, GatewayMetrics
 
 
 class RequestCounter:

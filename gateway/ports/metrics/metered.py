@@ -15,9 +15,9 @@ from typing import Any
 from gateway.core.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.core.limits import LimitCheck, Verdict
 from gateway.core.routes import classify
-from gateway.edges.metrics.registry import GatewayMetrics, status_class
 from gateway.ports.audit import AuditSink, AuditUnavailable
 from gateway.ports.limiter import Limiter, LimiterUnavailable
+from gateway.ports.metrics.registry import GatewayMetrics, status_class
 from gateway.ports.upstream import Headers, RequestBody, Upstream, UpstreamResponse
 
 

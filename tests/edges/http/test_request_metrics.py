@@ -11,7 +11,8 @@ from gateway.core.routes import classify
 from gateway.edges.http.asgi import Message, Receive, Scope, Send
 from gateway.edges.http.pipeline import Exchange
 from gateway.edges.http.request_identity import RequestIdentity
-from gateway.edges.metrics import GatewayMetrics, RequestCounter
+from gateway.edges.http.request_metrics import RequestCounter
+from gateway.ports.metrics import GatewayMetrics
 
 
 def _scope() -> Scope:
