@@ -207,8 +207,6 @@ def core_does_no_io(graph: Graph, core: str = "gateway.core") -> list[Violation]
         for node in sorted(
             (n for n in ast.walk(module.tree) if isinstance(n, ast.Call)), key=lambda n: n.lineno
         ):
-            if not isinstance(node, ast.Call):
-                continue
             function = node.func
             if isinstance(function, ast.Name) and function.id in IO_BUILTINS:
                 found.append(Violation(module.name, node.lineno, f"calls {function.id}()"))
