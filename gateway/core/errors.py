@@ -61,6 +61,12 @@ class NotFound(GatewayError):
     type = "invalid_request_error"
 
 
+class UnknownRoute(NotFound):
+    """Neither a documented route nor one the policy lists: never forwarded."""
+
+    code = "unknown_route"
+
+
 class BodyTooLarge(GatewayError):
     status = 413
     code = "body_too_large"

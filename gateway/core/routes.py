@@ -1,14 +1,18 @@
-"""What a proxied request is, from its method and path alone.
+"""What a proxied request is, from its method and canonical path alone.
 
 Every later step (authentication, ownership, policy, limits, audit) keys off this
-classification, so it is decided once, here, and nowhere else.
+classification, so it is decided once, here, and nowhere else. It takes the path as
+`gateway.core.paths.canonical_path` decoded it: the spelling the gateway forwards.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from gateway.core.paths import InvalidQuery
 
 
 class RouteKind(enum.Enum):
@@ -18,7 +22,12 @@ class RouteKind(enum.Enum):
     DOWNLOAD_VIDEO = "download_video"
     DELETE_VIDEO = "delete_video"
     LIST_VIDEOS = "list_videos"
-    OTHER = "other"
+    # Not a documented route: forwarded only where the policy's `routes:` lists it.
+    PASSTHROUGH = "passthrough"
+    # Neither documented nor listed: 404 `unknown_route`, never forwarded.
+    UNKNOWN = "unknown"
+    # A path without one meaning: 400 `invalid_path`, never classified further.
+    INVALID = "invalid"
 
     @property
     def is_generation(self) -> bool:
@@ -37,40 +46,75 @@ class RouteKind(enum.Enum):
     def job_scoped(self) -> bool:
         return self in (RouteKind.READ_VIDEO, RouteKind.DOWNLOAD_VIDEO, RouteKind.DELETE_VIDEO)
 
+    @property
+    def documented(self) -> bool:
+        return self not in (RouteKind.PASSTHROUGH, RouteKind.UNKNOWN, RouteKind.INVALID)
+
+
+# A job id as the model API issues them. Anything else in a job's place is answered by
+# the gateway as a job that does not exist, and never reaches the model API.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
     kind: RouteKind
-    template: str
+    template: str  # the documented or listed route ("/v1/videos/{id}"), or the path
     video_id: str | None = None
+    path: str = ""  # the canonical path, as forwarded
+
+    @property
+    def names_a_job(self) -> bool:
+        """Whether the job segment can be a job id at all (else: 404, asked of nobody)."""
+        return self.video_id is not None and JOB_ID.fullmatch(self.video_id) is not None
 
 
-_VIDEO_ID = r"(?P<video_id>[A-Za-z0-9_-]{1,128})"
+_SEGMENT = r"(?P<video_id>[^/]+)"
 _TABLE: tuple[tuple[str, re.Pattern[str], RouteKind, str], ...] = (
     ("POST", re.compile(r"/v1/videos"), RouteKind.CREATE_VIDEO, "/v1/videos"),
     ("GET", re.compile(r"/v1/videos"), RouteKind.LIST_VIDEOS, "/v1/videos"),
     (
         "POST",
-        re.compile(rf"/v1/videos/{_VIDEO_ID}/remix"),
+        re.compile(rf"/v1/videos/{_SEGMENT}/remix"),
         RouteKind.REMIX_VIDEO,
         "/v1/videos/{id}/remix",
     ),
     (
         "GET",
-        re.compile(rf"/v1/videos/{_VIDEO_ID}/content"),
+        re.compile(rf"/v1/videos/{_SEGMENT}/content"),
         RouteKind.DOWNLOAD_VIDEO,
         "/v1/videos/{id}/content",
     ),
-    ("GET", re.compile(rf"/v1/videos/{_VIDEO_ID}"), RouteKind.READ_VIDEO, "/v1/videos/{id}"),
-    ("DELETE", re.compile(rf"/v1/videos/{_VIDEO_ID}"), RouteKind.DELETE_VIDEO, "/v1/videos/{id}"),
+    ("GET", re.compile(rf"/v1/videos/{_SEGMENT}"), RouteKind.READ_VIDEO, "/v1/videos/{id}"),
+    ("DELETE", re.compile(rf"/v1/videos/{_SEGMENT}"), RouteKind.DELETE_VIDEO, "/v1/videos/{id}"),
 )
+# The query parameters each documented route takes; any other is refused, not passed on.
+_QUERY: dict[RouteKind, frozenset[str]] = {
+    RouteKind.LIST_VIDEOS: frozenset({"after", "limit", "order"}),
+    RouteKind.DOWNLOAD_VIDEO: frozenset({"variant"}),
+}
+DOCUMENTED = tuple((method, template) for method, _, _, template in _TABLE)
 
 
 def classify(method: str, path: str) -> Route:
+    """The documented route of a canonical path, or PASSTHROUGH for the policy to judge."""
     for table_method, pattern, kind, template in _TABLE:
         if method != table_method:
             continue
         match = pattern.fullmatch(path)
         if match is not None:
-            return Route(kind, template, match.groupdict().get("video_id"))
-    return Route(RouteKind.OTHER, path)
+            return Route(kind, template, match.groupdict().get("video_id"), path)
+    return Route(RouteKind.PASSTHROUGH, path, None, path)
+
+
+def check_query(kind: RouteKind, names: Iterable[str]) -> None:
+    """400 naming the first query parameter a documented route does not take."""
+    if not kind.documented:
+        return
+    allowed = _QUERY.get(kind, frozenset())
+    for name in names:
+        if name not in allowed:
+            taken = ", ".join(sorted(allowed)) or "none"
+            raise InvalidQuery(
+                f"The query parameter {name!r} is not taken here (taken: {taken}).", param=name
+            )

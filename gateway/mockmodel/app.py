@@ -21,6 +21,7 @@ from gateway.mockmodel.media import CHUNK_SIZE, MediaBundle, iter_chunks, load_b
 from gateway.mockmodel.recorder import DEFAULT_CAPACITY, RecordingMiddleware, RequestLog
 from gateway.mockmodel.responses import ERROR_HANDLERS, OrjsonResponse
 from gateway.mockmodel.validation import (
+    KNOWN_MODELS,
     VARIANT_MEDIA_TYPES,
     ApiError,
     CreateParams,
@@ -184,6 +185,15 @@ class _VideoApi:
         self.store.delete(job.id)
         return OrjsonResponse({"id": job.id, "object": "video.deleted", "deleted": True})
 
+    async def models(self, request: Request) -> Response:
+        return OrjsonResponse({"object": "list", "data": [_model(m) for m in sorted(KNOWN_MODELS)]})
+
+    async def model(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        if name not in KNOWN_MODELS:
+            raise ApiError(404, f"The model '{name}' does not exist", param="model")
+        return OrjsonResponse(_model(name))
+
     async def recorded(self, request: Request) -> Response:
         return OrjsonResponse({"object": "list", "data": self.log.snapshot()})
 
@@ -192,6 +202,12 @@ class _VideoApi:
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# When the mock's models were "released": a fixed date, so answers are reproducible.
+_MODELS_CREATED = 1_759_276_800
+
+
+def _model(name: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": _MODELS_CREATED, "owned_by": "system"}
 
 
 def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
@@ -232,6 +248,8 @@ def create_mock_app(
         _route("/v1/videos/{video_id}", {"GET": api.retrieve, "DELETE": api.delete}),
         _route("/v1/videos/{video_id}/content", {"GET": api.content}),
         _route("/v1/videos/{video_id}/remix", {"POST": api.remix}),
+        _route("/v1/models", {"GET": api.models}),
+        _route("/v1/models/{model}", {"GET": api.model}),
         _route("/_mock/requests", {"GET": api.recorded, "DELETE": api.clear_recorded}),
     ]
     app = Starlette(

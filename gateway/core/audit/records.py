@@ -47,6 +47,7 @@ EVENTS: Final = (
     "generation_outcome",
     "refusal",
     "job_access",
+    "passthrough",
     "grant",
     "revoke",
     "phase_change",
@@ -272,6 +273,40 @@ def job_access(
         "status": status,
         "upstream_status": upstream_status,
         "response_bytes": response_bytes,
+        "latency_ms": latency_ms,
+    }
+
+
+def passthrough(
+    *,
+    time: float,
+    request_id: str,
+    principal: str,
+    client_id: str,
+    tier: str,
+    phase: str | None,
+    client_address: str | None,
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    upstream_status: int | None,
+    latency_ms: float | None = None,
+) -> Record:
+    """A request on a route the policy's `routes:` table lists, forwarded as it came."""
+    return {
+        **_base("passthrough", time),
+        "request_id": request_id,
+        "principal": principal,
+        "client_id": client_id,
+        "tier": tier,
+        "phase": phase,
+        "client_address": client_address,
+        "method": method,
+        "route": route,
+        "path": path,
+        "status": status,
+        "upstream_status": upstream_status,
         "latency_ms": latency_ms,
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -54,6 +55,28 @@ class Rule:
 
     def applies_to(self, tier: str) -> bool:
         return self.tiers is None or tier in self.tiers
+
+
+@dataclass(frozen=True, slots=True)
+class PassthroughRoute:
+    """A route of the policy's `routes:` table: forwarded for the tiers it names."""
+
+    method: str
+    template: str  # as written: /v1/models/{model}
+    pattern: re.Pattern[str] = field(repr=False)
+    tiers: frozenset[str] | None  # None: every tier
+
+    def allows(self, tier: str) -> bool:
+        return self.tiers is None or tier in self.tiers
+
+
+def route_pattern(template: str) -> re.Pattern[str]:
+    """A `routes:` path as a pattern: each `{name}` matches one segment of id characters."""
+    parts = [
+        "[A-Za-z0-9._~-]{1,128}" if part.startswith("{") else re.escape(part)
+        for part in template.split("/")
+    ]
+    return re.compile("/".join(parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +135,7 @@ class Policy:
     tiers: Mapping[str, Tier]
     rules: tuple[Rule, ...]  # in policy order
     summary: PolicySummary
+    routes: tuple[PassthroughRoute, ...] = ()
     _phase_index: Mapping[str, Phase] = field(init=False, repr=False)
     _rules_by_tier: Mapping[str, tuple[Rule, ...]] = field(init=False, repr=False)
     _unscoped_rules: tuple[Rule, ...] = field(init=False, repr=False)
@@ -126,6 +150,13 @@ class Policy:
     @property
     def phase_names(self) -> tuple[str, ...]:
         return tuple(phase.name for phase in self.phases)
+
+    def passthrough(self, method: str, path: str) -> PassthroughRoute | None:
+        """The `routes:` entry a canonical path matches (None: the route is unknown)."""
+        for route in self.routes:
+            if route.method == method and route.pattern.fullmatch(path):
+                return route
+        return None
 
     def phase(self, name: str) -> Phase | None:
         return self._phase_index.get(name)

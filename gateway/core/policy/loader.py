@@ -14,7 +14,15 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from gateway.core.policy.compiled import Phase, Policy, PolicySummary, Rule, Tier
+from gateway.core.policy.compiled import (
+    PassthroughRoute,
+    Phase,
+    Policy,
+    PolicySummary,
+    Rule,
+    Tier,
+    route_pattern,
+)
 from gateway.core.policy.decision import Action
 from gateway.core.policy.errors import PolicyError, PolicyErrors
 from gateway.core.policy.limits import LimitKind, LimitScope, LimitSpec
@@ -26,6 +34,7 @@ from gateway.core.policy.model import (
     ListRef,
     MatcherModel,
     PhaseModel,
+    RouteModel,
     RuleModel,
     TierModel,
 )
@@ -40,6 +49,7 @@ from gateway.core.policy.source import (
     parse_terms,
     policy_version,
 )
+from gateway.core.routes import RouteKind, classify
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -88,6 +98,7 @@ class _Merge:
         self.tiers: dict[str, _At[TierModel | None]] = {}
         self.rules: dict[str, _At[RuleModel | None]] = {}
         self.lists: dict[str, _At[str]] = {}
+        self.routes: dict[str, _At[RouteModel | None]] = {}
         # Kinds a broken file may have defined: references to them are not checked.
         self.unsure: set[PathKey] = set()
 
@@ -134,6 +145,11 @@ class _Merge:
             self._define(self.rules, "rule id", rule_id, _At(rule, source, path))
         for name, relative in good.get("lists", {}).items():
             self._define(self.lists, "list", name, _At(relative, source, ("lists", name)))
+        for index, item in enumerate(good.get("routes", ())):
+            path = ("routes", index)
+            route = self._validate(RouteModel, source, path, item)
+            key = f"{route.method} {route.path}" if route else None
+            self._define(self.routes, "route", key, _At(route, source, path))
 
     def _add_settings(self, source: Source, data: Mapping[PathKey, object]) -> None:
         version, default_phase = data.get("version"), data.get("default_phase")
@@ -167,6 +183,7 @@ class _Merge:
         """The references between pieces: tiers, phases and lists must exist."""
         self._check_phases()
         self._check_rules()
+        self._check_routes()
         for tier_name, at in self.tiers.items():
             seen: set[str] = set()
             for index, limit in enumerate(at.value.limits if at.value else ()):
@@ -212,6 +229,23 @@ class _Merge:
                 if ref.name not in self.lists and "lists" not in self.unsure:
                     message = f"rule {rule_id!r} uses undeclared list {ref.name!r} {lists}"
                     self.errors.append(at.error(message, *path))
+
+    def _check_routes(self) -> None:
+        tiers = _known(self.tiers, "tiers")
+        for key, at in self.routes.items():
+            route = at.value
+            if route is None:
+                continue
+            # Any value for each placeholder: a listed route must not shadow a documented
+            # one, which has checks of its own that a passthrough would skip.
+            example = "/".join("x" if s.startswith("{") else s for s in route.path.split("/"))
+            if classify(route.method, example).kind is not RouteKind.PASSTHROUGH:
+                message = f"route {key!r} overlaps a documented route, which cannot be listed"
+                self.errors.append(at.error(message, "path"))
+            for index, tier in enumerate(route.tiers or ()):
+                if tier not in self.tiers and "tiers" not in self.unsure:
+                    message = f"route {key!r} names unknown tier {tier!r} {tiers}"
+                    self.errors.append(at.error(message, "tiers", index))
 
     def read_lists(self, read_list: ReadList) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
         """Each declared list file's text (by path) and terms (by list name)."""
@@ -280,8 +314,18 @@ def _compile(merge: _Merge, terms: Mapping[str, tuple[str, ...]], version: str) 
         lists=len(terms),
         list_terms=sum(map(len, terms.values())),
     )
+    routes = tuple(
+        PassthroughRoute(
+            route.method,
+            route.path,
+            route_pattern(route.path),
+            frozenset(route.tiers) if route.tiers is not None else None,
+        )
+        for at in merge.routes.values()
+        if (route := at.value) is not None
+    )
     default_phase = merge.default_phase.value if merge.default_phase else phases[0].name
-    return Policy(version, default_phase, phases, MappingProxyType(tiers), rules, summary)
+    return Policy(version, default_phase, phases, MappingProxyType(tiers), rules, summary, routes)
 
 
 def load_policy(files: Sequence[PolicyFile], read_list: ReadList) -> Policy:

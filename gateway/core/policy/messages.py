@@ -51,6 +51,11 @@ def _named(item: object, key: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _route(item: object, index: int) -> str:
+    method, where = _named(item, "method"), _named(item, "path")
+    return f"routes[{index}]" if method is None or where is None else f"route '{method} {where}'"
+
+
 def describe(data: object, path: Path) -> tuple[str, Path]:
     """The thing a path lies in (e.g. `rule 'x'`) and the rest of the path within it."""
     if len(path) >= 2 and path[0] in ("rules", "phases") and isinstance(path[1], int):
@@ -59,6 +64,8 @@ def describe(data: object, path: Path) -> tuple[str, Path]:
         if name is None:
             return f"{path[0]}[{path[1]}]", path[2:]
         return f"{kind} {name!r}", path[2:]
+    if len(path) >= 2 and path[0] == "routes" and isinstance(path[1], int):
+        return _route(value_at(data, path[:2]), path[1]), path[2:]
     if len(path) >= 2 and path[0] in ("tiers", "lists"):
         subject = f"{'tier' if path[0] == 'tiers' else 'list'} {path[1]!r}"
         if path[0] == "tiers" and len(path) >= 4 and path[2] == "limits":

@@ -234,6 +234,34 @@ class RuleModel(StrictModel):
     mode: Literal["enforce", "shadow"] = "enforce"
 
 
+# A literal segment or a `{name}` placeholder: only characters no server decodes or
+# normalises, so the path a route matches is the path forwarded, byte for byte.
+_ROUTE_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*|\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+class RouteModel(StrictModel):
+    """A route forwarded besides the documented ones: `{method, path, tiers}`."""
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    path: str = Field(min_length=2)
+    tiers: list[str] | None = Field(default=None, min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        segments = path.split("/")
+        if segments[0] != "" or not all(_ROUTE_SEGMENT.fullmatch(s) for s in segments[1:]):
+            raise ValueError(
+                "must be /segment/segment... of letters, digits, '-', '_', '~' and inner"
+                " '.', or {name} placeholders (no '//', no trailing '/', no escapes)"
+                f" (got {path!r})"
+            )
+        names = [s[1:-1] for s in segments if s.startswith("{")]
+        if len(set(names)) != len(names):
+            raise ValueError(f"names a placeholder twice (got {path!r})")
+        return path
+
+
 class FileModel(StrictModel):
     """The top level of one file; phases, tiers and rules are validated one by one."""
 
@@ -243,3 +271,4 @@ class FileModel(StrictModel):
     tiers: dict[str, Any] = Field(default_factory=dict)
     rules: list[Any] = Field(default_factory=list)
     lists: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+    routes: list[Any] = Field(default_factory=list)

@@ -31,6 +31,7 @@ from gateway.edges.http.steps.idempotency import Idempotency
 from gateway.edges.http.steps.limits import RateLimits
 from gateway.edges.http.steps.ownership import JobOwnership
 from gateway.edges.http.steps.reviewed_jobs import ReviewedJobs
+from gateway.edges.http.steps.routing import ListedRoutes
 from gateway.edges.http.steps.usage_policy import HoldForReview, UsagePolicy
 from gateway.edges.metrics import metrics_routes, serving_metrics
 from gateway.edges.policy_files import read_policy
@@ -140,6 +141,7 @@ def create_app(
         [
             RequireCaller(),
             PhaseAdmission(policies, state),
+            ListedRoutes(),
             JobOwnership(state_store, forwarder, clock, reviews),
             ReviewedJobs(reviews),
             Idempotency(state_store, clock),
@@ -162,6 +164,8 @@ def create_app(
                 pipeline,
                 max_body=settings.max_body,
                 trusted_proxies=settings.trusted_proxies,
+                upstream_url=settings.upstream,
+                public_url=settings.issuer_url,
             ),
             backend=BearerTokenBackend(state, rules, clock),
             on_error=refusal_response,

@@ -11,12 +11,14 @@ from gateway.core.errors import GatewayError, UnsupportedMediaType
 from gateway.core.generation_body import MEDIA_TYPES as GENERATION_MEDIA_TYPES
 from gateway.core.generation_body import media_type
 from gateway.core.hop_by_hop import end_to_end
-from gateway.core.routes import RouteKind, classify
+from gateway.core.locations import LOCATION_HEADERS, Origin, public_location
+from gateway.core.routes import RouteKind
 from gateway.edges.http import request_body
 from gateway.edges.http.asgi import Receive, Scope, Send, first_header
 from gateway.edges.http.authentication import Caller
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, Pipeline
+from gateway.edges.http.request_route import route_of
 from gateway.edges.http.responses import send_error, send_json
 from gateway.ports.upstream import RequestBody, UpstreamResponse
 
@@ -36,24 +38,26 @@ class ReverseProxy:
         *,
         max_body: int,
         trusted_proxies: TrustedProxies = NO_TRUSTED_PROXIES,
+        upstream_url: str = "",
+        public_url: str = "",
     ) -> None:
         self._forwarder = forwarder
         self._pipeline = pipeline
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
+        self._locations = _Locations(Origin.of(upstream_url), public_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id: str = scope["state"]["request_id"]
-        query: bytes = scope["query_string"]
-        path: str = scope["path"]
+        method: str = scope["method"]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         peer = scope.get("client")
+        route, target, invalid = route_of(method, scope)
         exchange = Exchange(
             request_id=request_id,
-            method=scope["method"],
-            route=classify(scope["method"], path),
-            target=scope["raw_path"].decode("latin-1")
-            + ("?" + query.decode("latin-1") if query else ""),
+            method=method,
+            route=route,
+            target=target,
             headers=headers,
             client_host=client_address(
                 peer[0] if peer else None,
@@ -65,6 +69,8 @@ class ReverseProxy:
         # For the middleware around the proxy (the request metrics): what the steps decided.
         scope["state"]["exchange"] = exchange
         try:
+            if invalid is not None:
+                raise invalid
             body = await self._read_body(exchange, scope, receive)
             reply = await self._pipeline.before(exchange)
         except GatewayError as error:
@@ -115,7 +121,7 @@ class ReverseProxy:
         kind = exchange.route.kind
         # A job known to the model by another id: its JSON answers name the client's id.
         rewrite = exchange.alias is not None and kind is not RouteKind.DOWNLOAD_VIDEO
-        headers = _answer_headers(exchange, response)
+        headers = self._locations.answer_headers(exchange, response)
         if kind.answer_is_read or rewrite:
             try:
                 body = await response.read(_MAX_DOCUMENT_ANSWER)
@@ -127,7 +133,7 @@ class ReverseProxy:
                 rewritten = exchange.alias.client_body(body)
                 if rewritten is not body:
                     body = rewritten
-                    headers = _answer_headers(exchange, response, length=len(body))
+                    headers = self._locations.answer_headers(exchange, response, length=len(body))
             try:
                 await self._pipeline.after(
                     exchange, Outcome(response.status, response.headers, body)
@@ -165,18 +171,29 @@ class ReverseProxy:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _answer_headers(
-    exchange: Exchange, response: UpstreamResponse, length: int | None = None
-) -> list[tuple[bytes, bytes]]:
-    """The model API's end-to-end headers plus the steps' own; `length` replaces the
-    model's Content-Length for a body the gateway rewrote."""
-    drop = (_UPSTREAM_ONLY | {"content-length"}) if length is not None else _UPSTREAM_ONLY
-    pairs = [
-        *end_to_end(response.headers, also_drop=drop),
-        *(() if length is None else (("content-length", str(length)),)),
-        *exchange.response_headers,
-    ]
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+class _Locations:
+    def __init__(self, upstream: Origin, public_url: str) -> None:
+        self._upstream = upstream
+        self._public_url = public_url
+
+    def answer_headers(
+        self, exchange: Exchange, response: UpstreamResponse, length: int | None = None
+    ) -> list[tuple[bytes, bytes]]:
+        """The model API's end-to-end headers plus the steps' own; `length` replaces the
+        model's Content-Length for a body the gateway rewrote. Locations naming the model
+        API's own address are rewritten to the gateway's public one."""
+        drop = (_UPSTREAM_ONLY | {"content-length"}) if length is not None else _UPSTREAM_ONLY
+        pairs: list[tuple[str, str]] = []
+        for name, value in end_to_end(response.headers, also_drop=drop):
+            shown: str | None = value
+            if name.lower() in LOCATION_HEADERS:
+                shown = public_location(value, self._upstream, self._public_url)
+            if shown is not None:
+                pairs.append((name, shown))
+        if length is not None:
+            pairs.append(("content-length", str(length)))
+        pairs.extend(exchange.response_headers)
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
 
 async def _disconnected(receive: Receive) -> None:

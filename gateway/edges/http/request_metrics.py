@@ -9,10 +9,10 @@ request's state.
 
 from __future__ import annotations
 
-from gateway.core.routes import classify
 from gateway.edges.http.asgi import Scope
 from gateway.edges.http.decisions import final_decision
 from gateway.edges.http.pipeline import Exchange
+from gateway.edges.http.request_route import route_of
 from gateway.ports.metrics.registry import NO_TIER, GatewayMetrics
 
 
@@ -38,7 +38,7 @@ def _labels(scope: Scope) -> tuple[str, str, str]:
     exchange: Exchange | None = scope["state"].get("exchange")
     if exchange is None:
         # Refused before the proxy saw it: authentication did not accept the token.
-        return classify(scope["method"], scope["path"]).kind.value, NO_TIER, "refused"
+        return route_of(scope["method"], scope)[0].kind.value, NO_TIER, "refused"
     caller = exchange.caller
     tier = caller.tier if caller is not None else NO_TIER
     return exchange.route.kind.value, tier, final_decision(exchange)

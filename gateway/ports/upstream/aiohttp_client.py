@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from gateway.core.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.ports.upstream.base import Headers, RequestBody
@@ -92,7 +93,9 @@ class AiohttpUpstream:
         try:
             response = await self._client().request(
                 method,
-                self._base + target,
+                # Sent as given: the gateway judged this exact target, so nothing may
+                # re-quote it or resolve its segments on the way.
+                URL(self._base + target, encoded=True),
                 headers=CIMultiDict(headers),
                 data=body,
                 allow_redirects=False,

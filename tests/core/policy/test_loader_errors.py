@@ -28,7 +28,7 @@ MATCHER_KEYS = (
     "all, any, eq, ge, gt, has_input_reference, in, is_remix, le, lt, model, not, param,"
     " prompt_matches_any, prompt_regex"
 )
-TOP_KEYS = "default_phase, lists, phases, rules, tiers, version"
+TOP_KEYS = "default_phase, lists, phases, routes, rules, tiers, version"
 TIERS = "(tiers: artists, public)"
 
 # name: (files replacing or joining the base policy, the one error expected)
@@ -295,6 +295,43 @@ FIXTURES: dict[str, tuple[dict[str, str], str]] = {
     "duplicate_list": (
         {"zz.yaml": y("lists:", "  figures: lists/other.txt")},
         "zz.yaml:2: duplicate list 'figures' (first defined at rules.yaml:6)",
+    ),
+    # Routes forwarded besides the documented ones
+    "route_path_with_dot_segment": (
+        {"routes.yaml": y("routes:", "  - {method: GET, path: /v1/../models}")},
+        "routes.yaml:2: route 'GET /v1/../models': path must be /segment/segment... of"
+        " letters, digits, '-', '_', '~' and inner '.', or {name} placeholders (no '//', no"
+        " trailing '/', no escapes) (got '/v1/../models')",
+    ),
+    "route_path_with_trailing_slash": (
+        {"routes.yaml": y("routes:", "  - {method: GET, path: /v1/models/}")},
+        "routes.yaml:2: route 'GET /v1/models/': path must be /segment/segment... of"
+        " letters, digits, '-', '_', '~' and inner '.', or {name} placeholders (no '//', no"
+        " trailing '/', no escapes) (got '/v1/models/')",
+    ),
+    "route_unknown_method": (
+        {"routes.yaml": y("routes:", "  - {method: get, path: /v1/models}")},
+        "routes.yaml:2: route 'get /v1/models': method must be"
+        " 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE' or 'OPTIONS' (got 'get')",
+    ),
+    "route_shadowing_a_documented_route": (
+        {"routes.yaml": y("routes:", "  - {method: GET, path: '/v1/videos/{video}'}")},
+        "routes.yaml:2: route 'GET /v1/videos/{video}' overlaps a documented route,"
+        " which cannot be listed",
+    ),
+    "route_unknown_tier": (
+        {"routes.yaml": y("routes:", "  - {method: GET, path: /v1/models, tiers: [gold]}")},
+        "routes.yaml:2: route 'GET /v1/models' names unknown tier 'gold' (tiers: artists, public)",
+    ),
+    "duplicate_route": (
+        {
+            "routes.yaml": y(
+                "routes:",
+                "  - {method: GET, path: /v1/models}",
+                "  - {method: GET, path: /v1/models, tiers: [public]}",
+            )
+        },
+        "routes.yaml:3: duplicate route 'GET /v1/models' (first defined at routes.yaml:2)",
     ),
 }
 

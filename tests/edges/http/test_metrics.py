@@ -248,7 +248,7 @@ def test_no_label_names_a_caller_a_job_a_path_or_a_secret(gateway: Gateway) -> N
     assert values
     assert [v for v in values if any(secret in v for secret in forbidden)] == []
     routes = {s.labels["route"] for s in samples if s.name == "phasegate_requests_total"}
-    assert routes == {"create_video", "read_video", "other"}
+    assert routes == {"create_video", "read_video", "unknown"}
 
 
 @pytest.mark.parametrize("with_token", [False, True], ids=["no token", "token"])

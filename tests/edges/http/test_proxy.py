@@ -333,7 +333,7 @@ def test_abandoned_download_stops_reading_upstream(start_gateway: GatewayFactory
 
     with RawPeer(endless) as peer:
         gateway = start_gateway(peer.url)
-        with gateway.client() as client, client.stream("GET", "/v1/files/big") as download:
+        with gateway.client() as client, client.stream("GET", "/v1/models/big") as download:
             assert download.status_code == 200
             received = 0
             for chunk in download.iter_raw():

@@ -91,6 +91,22 @@ class AuditTrail(PassiveStep):
                 response_bytes=len(outcome.body) if outcome.body is not None else None,
                 review_id=outcome.job_id if held else None,
             )
+        elif kind is RouteKind.PASSTHROUGH:
+            record = records.passthrough(
+                time=self._clock(),
+                request_id=exchange.request_id,
+                principal=caller.subject,
+                client_id=caller.client_id,
+                tier=caller.tier,
+                phase=exchange.notes.get("phase"),
+                client_address=exchange.client_host,
+                method=exchange.method,
+                route=exchange.route.template,
+                path=exchange.route.path,
+                status=outcome.status,
+                upstream_status=outcome.status,
+                latency_ms=_latency(exchange),
+            )
         elif kind in _JOB_ACTIONS:
             record = records.job_access(
                 time=self._clock(),

@@ -19,7 +19,7 @@ from gateway.core.identity import JobLease, OwnedJob
 from gateway.core.job_alias import JobAlias
 from gateway.core.listing import list_document, parse_list_query
 from gateway.core.review_state import ReviewState
-from gateway.core.routes import RouteKind
+from gateway.core.routes import JOB_ID, RouteKind
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
 from gateway.ports.review.lookup import ReviewLookup
@@ -73,10 +73,12 @@ class JobOwnership(PassiveStep):
         route, caller = exchange.route, exchange.caller
         if caller is None:
             raise MissingToken()
-        if (
-            route.kind.touches_job
-            and route.video_id is not None
-            and await self._owner(route.video_id) != caller.subject
+        # An id outside the model's alphabet is no job at all: answered here, asked of
+        # neither the store nor the model API.
+        if route.kind.touches_job and (
+            not route.names_a_job
+            or route.video_id is None
+            or await self._owner(route.video_id) != caller.subject
         ):
             raise NotFound(f"Video '{route.video_id}' not found.", param="video_id")
         if route.kind is RouteKind.LIST_VIDEOS:
@@ -86,7 +88,9 @@ class JobOwnership(PassiveStep):
     async def _listing(self, exchange: Exchange, principal: str) -> Reply:
         query_string = exchange.target.partition("?")[2]
         query = parse_list_query(dict(parse_qsl(query_string)))
-        if query.after is not None and await self._owner(query.after) != principal:
+        if query.after is not None and (
+            JOB_ID.fullmatch(query.after) is None or await self._owner(query.after) != principal
+        ):
             raise NotFound(f"Video '{query.after}' not found.", param="after")
         with store_failures_refused():
             page = await self._store.owned_jobs(
