@@ -94,6 +94,7 @@ def test_no_import_cycles(real: Graph) -> None:
 def test_core_rule_refuses_a_client_library_and_unlisted_modules() -> None:
     graph = fake(
         gateway__core__clock="import time\n",
+        gateway__core__fetch="import urllib.request\nfrom urllib.parse import quote\n",
         gateway__core__store="from redis.asyncio import Redis\n",
         gateway__core__edge="from gateway.edges.http import app\n",
         gateway__core__fine="import re\nfrom gateway.core import clock\n",
@@ -101,6 +102,7 @@ def test_core_rule_refuses_a_client_library_and_unlisted_modules() -> None:
     assert _lines(core_imports_only_allowed(graph)) == [
         "gateway.core.clock:1: imports time",
         "gateway.core.edge:1: imports gateway.edges.http",
+        "gateway.core.fetch:1: imports urllib.request",
         "gateway.core.store:1: imports redis.asyncio",
     ]
 

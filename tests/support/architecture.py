@@ -147,6 +147,7 @@ CORE_STANDARD_LIBRARY = frozenset(
         "types",
         "typing",
         "unicodedata",
+        "urllib.parse",  # the parser only: urllib.request and the rest do I/O
         "zlib",
     }
 )
@@ -190,11 +191,8 @@ def core_imports_only_allowed(graph: Graph, core: str = "gateway.core") -> list[
     found = []
     for module in graph.under(core):
         for imported in module.imports:
-            top = imported.target.split(".")[0]
-            allowed = (
-                _within(imported.target, core)
-                or top in CORE_STANDARD_LIBRARY
-                or top in CORE_LIBRARIES
+            allowed = _within(imported.target, core) or any(
+                _within(imported.target, name) for name in CORE_STANDARD_LIBRARY | CORE_LIBRARIES
             )
             if not allowed:
                 found.append(Violation(module.name, imported.line, f"imports {imported.target}"))
