@@ -3,6 +3,7 @@ model API: a retry gets the first answer and creates nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import MOCK_JOB_SECONDS, Gateway, GatewayFactory
-from tests.support.servers import AppServer, free_port
+from tests.support.servers import AppServer, RawPeer, read_request_head
 
 VIDEO = {"model": "sora-2", "prompt": "A kite over dunes", "seconds": "4"}
 LIMITS_POLICIES = Path(__file__).resolve().parents[2] / "fixtures" / "limits_policies"
@@ -184,15 +185,58 @@ def test_concurrent_duplicates_create_one_job(gateway: Gateway, mock_model: AppS
         assert other.json()["error"]["code"] == "idempotency_key_in_use"
 
 
-def test_a_failed_upstream_call_frees_the_key(start_gateway: GatewayFactory) -> None:
-    """When the model API cannot be reached the answer is 502, and a retry runs again (not 409)."""
-    gateway = start_gateway(f"http://127.0.0.1:{free_port()}")
-    alice = gateway.client("alice")
-    first = _post(alice, "retry-me")
-    assert first.status_code == 502, first.text
-    retry = _post(alice, "retry-me")
-    assert retry.status_code == 502, retry.text
-    assert retry.json()["error"]["code"] == first.json()["error"]["code"]
+def _failing_model(attempts: list[str], answer: bytes | None) -> RawPeer:
+    """A model API that fails every request: it answers `answer` (a whole HTTP response),
+    or with None cuts the connection unanswered. Each attempt's X-Request-ID is kept."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await read_request_head(reader)).decode("latin-1")
+        fields = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if ": " in line)
+        headers = {name.lower(): value for name, value in fields.items()}
+        attempts.append(headers["x-request-id"])
+        await reader.readexactly(int(headers["content-length"]))
+        if answer is not None:
+            writer.write(answer)
+            await writer.drain()
+
+    return RawPeer(handle)
+
+
+_OVERLOADED = b'{"error": {"type": "server_error", "message": "overloaded", "code": null}}'
+# How the model API fails (a whole HTTP answer, or None: the connection cut unanswered),
+# and the status the caller gets for it.
+UPSTREAM_FAILURES: dict[str, tuple[bytes | None, int]] = {
+    "connection-cut": (None, 502),
+    "answers-503": (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_OVERLOADED), _OVERLOADED),
+        503,
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(UPSTREAM_FAILURES))
+def test_a_failed_upstream_call_frees_the_key(start_gateway: GatewayFactory, failure: str) -> None:
+    """When the model API gives no answer (502) or fails the request itself (5xx), a retry
+    with the same key is sent to it again: not replayed, not 409, under a request id of
+    its own."""
+    answer, status = UPSTREAM_FAILURES[failure]
+    attempts: list[str] = []
+    with _failing_model(attempts, answer) as model:
+        gateway = start_gateway(model.url)
+        alice = gateway.client("alice")
+        first = _post(alice, "retry-me")
+        assert first.status_code == status, first.text
+        retry = _post(alice, "retry-me")
+    assert retry.status_code == status, retry.text
+    assert "idempotent-replayed" not in retry.headers, "the failed answer was replayed"
+    ids = [first.headers["x-request-id"], retry.headers["x-request-id"]]
+    assert attempts == ids, "the retry never reached the model API"
+    assert ids[0] != ids[1]
+    if answer is None:
+        errors = [first.json()["error"], retry.json()["error"]]
+        assert [error["code"] for error in errors] == ["upstream_unavailable"] * 2
+        assert [error["request_id"] for error in errors] == ids
 
 
 def test_a_refused_request_frees_the_key(gateway: Gateway, mock_model: AppServer) -> None:
