@@ -100,13 +100,23 @@ def test_deny_rule_refuses_with_its_id_and_message(gateway: Gateway, mock_model:
     assert _upstream_requests(mock_model) == []
 
 
-def test_deny_rule_sees_through_obfuscation(gateway: Gateway) -> None:
-    """Fullwidth letters, zero-width characters and dotted letters do not slip past a list."""
+def test_deny_rule_sees_through_obfuscation(gateway: Gateway, mock_model: AppServer) -> None:
+    """Fullwidth letters, zero-width characters and dotted letters do not slip past a list:
+    each is refused by the public figures rule, and none reaches the model."""
     gateway.set_phase("limited_preview")
+    httpx.delete(f"{mock_model.url}/_mock/requests")
     studio = gateway.client("studio-c", "studios")
-    for prompt in ("the ｐｒｉｍｅ minister waves", "the pri\u200bme minister waves"):
+    for prompt in (
+        "the ｐｒｉｍｅ minister waves",
+        "the pri\u200bme minister waves",
+        "the pr\u00efme m\u00efnister waves",
+    ):
         response = studio.post("/v1/videos", json={**VIDEO, "prompt": prompt})
         assert response.status_code == 403, prompt
+        error = response.json()["error"]
+        refusal = (error["code"], error.get("rule"))
+        assert refusal == ("policy_violation", "no-real-public-figures"), prompt
+    assert _upstream_requests(mock_model) == []
 
 
 def test_rule_scoped_to_other_tiers_does_not_apply(gateway: Gateway) -> None:
