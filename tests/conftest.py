@@ -25,6 +25,8 @@ from tests.support.tokens import on_store
 
 # Jobs finish quickly so lifecycle tests take well under a second each.
 MOCK_JOB_SECONDS = 0.6
+# Phase changes reach every gateway within a second; the margin is for a busy machine.
+PHASE_CHANGE_DEADLINE = 5.0
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
 
@@ -65,7 +67,18 @@ class Gateway:
         """Moves the rollout, as `phasegate phase set` does, and waits until it is served."""
         change = PhaseChange(name, "tests", time.time())
         on_store(self.state_file, lambda store: store.set_phase(change))
-        time.sleep(0.3)  # one poll interval of the gateway's state watcher, and a margin
+        deadline = time.monotonic() + PHASE_CHANGE_DEADLINE
+        while (served := self.served_phase()) != name:
+            assert time.monotonic() < deadline, (
+                f"the gateway still serves phase {served!r} {PHASE_CHANGE_DEADLINE:g}s "
+                f"after the phase was set to {name!r}"
+            )
+            time.sleep(0.02)
+
+    def served_phase(self) -> str:
+        """The rollout phase the gateway enforces now, as its readiness document names it."""
+        phase: str = httpx.get(f"{self.url}/readyz").json()["phase"]
+        return phase
 
     def token(self, credential: Credential) -> str:
         return access_token(self.url, credential)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import httpx
 
@@ -34,7 +35,10 @@ async def test_a_delayed_create_exists_before_it_answers() -> None:
         first = asyncio.create_task(
             client.post("/v1/videos", json=BODY, headers={"Idempotency-Key": "slow"})
         )
-        await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 5
+        while len(app.state.jobs) == 0:
+            assert time.monotonic() < deadline, "the delayed create made no job"
+            await asyncio.sleep(0.01)
         retry = await asyncio.wait_for(
             client.post("/v1/videos", json=BODY, headers={"Idempotency-Key": "slow"}), timeout=5
         )

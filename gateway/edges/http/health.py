@@ -44,7 +44,8 @@ def readiness(
     draining: Draining,
 ) -> Callable[[Request], Awaitable[Response]]:
     """Ready when every dependency the gateway needs to forward a request answers; the body
-    also names the policy version in force and how many reloads were accepted or refused."""
+    also names the rollout phase this process enforces, the policy version in force and
+    how many reloads were accepted or refused."""
 
     async def readyz(_: Request) -> Response:
         if draining.active:
@@ -55,14 +56,21 @@ def readiness(
             "limits": "ok" if await limiter.ping() else "unavailable",
             "audit": "ok" if await audit.healthy() else "unavailable",
         }
-        ready = all(state == "ok" for state in checks.values())
+        ready = all(answer == "ok" for answer in checks.values())
+        current = policies.current
         policy = {
-            "version": policies.current.version,
+            "version": current.version,
             "reloads_accepted": policies.reloads_accepted,
             "reloads_refused": policies.reloads_refused,
         }
         return JSONResponse(
-            {"status": "ready" if ready else "unready", "checks": checks, "policy": policy},
+            {
+                "status": "ready" if ready else "unready",
+                "checks": checks,
+                # As this process sees it: a change made elsewhere shows here once it is served.
+                "phase": current.current_phase(state.phase),
+                "policy": policy,
+            },
             status_code=200 if ready else 503,
         )
 

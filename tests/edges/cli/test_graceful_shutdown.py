@@ -147,6 +147,13 @@ class _ReadinessBalancer:
                     ok = False
                 (self.ready.add if ok else self.ready.discard)(url)
 
+    async def back_in(self, url: str) -> None:
+        """Returns once a probe has found the replica ready and it takes requests again."""
+        deadline = time.monotonic() + 10
+        while url not in self.ready:
+            assert time.monotonic() < deadline, f"the balancer never took {url} back"
+            await asyncio.sleep(0.02)
+
     async def pick(self) -> str:
         """A ready replica; with none ready (both probes slow, say), wait as a balancer
         holding the request would, rather than fail it."""
@@ -191,19 +198,21 @@ def test_a_rolling_restart_of_two_replicas_under_load_loses_no_request(
                         except httpx.TransportError as error:
                             outcomes.append(type(error).__name__)
 
-            async def restart_each() -> None:
+            async def restart_each(balancer: _ReadinessBalancer) -> None:
                 await asyncio.sleep(0.5)
                 for index, port in enumerate(ports):
                     replicas[index].send_signal(signal.SIGTERM)
                     assert await asyncio.to_thread(_stopped, replicas[index]) == 0
                     replicas[index] = _serve(port, upstream, settings, *replica_options)
                     await asyncio.to_thread(_until_ready, urls[index])
-                    await asyncio.sleep(0.3)  # the balancer's next probe sees it back
+                    await balancer.back_in(urls[index])
                 restarted.set()
 
             async def load() -> None:
                 with _ReadinessBalancer(urls) as balancer:
-                    await asyncio.gather(restart_each(), *(client(balancer) for _ in range(8)))
+                    await asyncio.gather(
+                        restart_each(balancer), *(client(balancer) for _ in range(8))
+                    )
 
             asyncio.run(load())
             failures = [outcome for outcome in outcomes if outcome != 200]

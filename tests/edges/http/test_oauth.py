@@ -11,6 +11,7 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from gateway.ports.store import SqliteStore
 from tests.conftest import Gateway, GatewayFactory
+from tests.support.identity import Credential
 from tests.support.servers import AppServer
 
 TOKEN_FORM = {"grant_type": "client_credentials"}
@@ -207,9 +208,28 @@ def test_revoking_someone_elses_token_is_refused(gateway: Gateway) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
+    _served_past_a_revocation_of_its_own(gateway, alice)
     auth_header = {"Authorization": f"Bearer {bob_token}"}
-    time.sleep(0.3)
-    assert httpx.get(f"{gateway.url}/v1/videos", headers=auth_header).status_code == 200
+    still = httpx.get(f"{gateway.url}/v1/videos", headers=auth_header)
+    assert still.status_code == 200, f"the refused revocation took effect: {still.text}"
+
+
+def _served_past_a_revocation_of_its_own(gateway: Gateway, client: Credential) -> None:
+    """Returns once the gateway serves every store change made before this call: a token
+    revoked now is refused only once the gateway has read the store past it, and so past
+    anything written earlier."""
+    marker = gateway.token(client)
+    revoked = httpx.post(
+        f"{gateway.url}/oauth/revoke",
+        data={"token": marker},
+        auth=(client.client_id, client.client_secret),
+    )
+    assert revoked.status_code == 200
+    headers = {"Authorization": f"Bearer {marker}"}
+    deadline = time.monotonic() + 5.0
+    while httpx.get(f"{gateway.url}/v1/videos", headers=headers).status_code != 401:
+        assert time.monotonic() < deadline, "a revoked token was still accepted after 5s"
+        time.sleep(0.02)
 
 
 def test_metadata_is_valid_rfc_8414(mock_model: AppServer, start_gateway: GatewayFactory) -> None:

@@ -44,6 +44,21 @@ def test_tier_outside_the_phase_is_refused_until_the_phase_opens(gateway: Gatewa
     assert studio.post("/v1/videos", json=VIDEO).status_code == 200
 
 
+def test_readiness_names_the_phase_the_gateway_enforces(gateway: Gateway) -> None:
+    """/readyz names the policy's default phase until an admin sets one, then the phase set;
+    once it names the new phase, the gateway admits by it without any further wait."""
+    studio = gateway.client("studio-r", "studios")
+    assert gateway.served_phase() == "research_preview"
+    assert studio.post("/v1/videos", json=VIDEO).status_code == 403
+    gateway.set_phase("limited_preview")
+    assert gateway.served_phase() == "limited_preview"
+    assert studio.post("/v1/videos", json=VIDEO).status_code == 200
+    gateway.set_phase("research_preview")
+    refused = studio.post("/v1/videos", json=VIDEO)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "tier_not_in_phase"
+
+
 def test_public_rollout_admits_by_a_stable_hash(gateway: Gateway) -> None:
     """In general availability only the public principals under the 10% rollout get in."""
     gateway.set_phase("general_availability")
