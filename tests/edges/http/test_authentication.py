@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import httpx
 import pytest
 import structlog
 
+from gateway.core.claims_cache import ClaimsCache, token_digest
 from gateway.core.keys import SigningKey, new_key
 from gateway.core.tokens import AccessClaims, TokenRules, verify
 from gateway.edges.http import authentication
@@ -429,6 +431,64 @@ def test_claims_cache_verifies_a_token_once(
     _accepted(gateway, _bearer(second))
     _accepted(gateway, _bearer(second))
     assert verify_calls == [first, second]
+
+
+@pytest.fixture
+def claims_caches(monkeypatch: pytest.MonkeyPatch) -> list[ClaimsCache]:
+    """The claims caches the authentication backends of gateways started after this use."""
+    caches: list[ClaimsCache] = []
+
+    class Recorded(ClaimsCache):
+        def __init__(self, capacity: int = 10_000) -> None:
+            super().__init__(capacity)
+            caches.append(self)
+
+    monkeypatch.setattr(authentication, "ClaimsCache", Recorded)
+    return caches
+
+
+def _reachable(root: object) -> Iterator[object]:
+    """Every object reachable from `root` through references the garbage collector sees."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        # Classes and modules lead everywhere; the cache's own state is all that matters.
+        pending.extend(child for child in gc.get_referents(current) if not isinstance(child, type))
+
+
+def test_the_claims_cache_is_keyed_by_digest_never_by_the_token(
+    claims_caches: list[ClaimsCache], mock_model: AppServer, start_gateway: GatewayFactory
+) -> None:
+    """After real authenticated requests, the gateway's claims cache holds each token's
+    claims under its SHA-256 digest, and nothing in it is the token, as text or bytes."""
+    gateway = start_gateway(mock_model.url)
+    tokens = [gateway.token(gateway.grant(name)) for name in ("alice", "bob")]
+    for token in tokens:
+        _accepted(gateway, _bearer(token))
+        _accepted(gateway, _bearer(token))
+    [cache] = claims_caches
+    assert len(cache) == 2
+    for token, principal in zip(tokens, ("alice", "bob"), strict=True):
+        cached = cache.get(token_digest(token), time.time())
+        assert cached is not None, "the token's claims are not under its digest"
+        assert cached.subject == principal
+    held = [
+        item
+        for item in _reachable(cache)
+        if isinstance(item, str | bytes | bytearray) and len(item) >= 16
+    ]
+    texts = [item if isinstance(item, str) else bytes(item).decode("latin-1") for item in held]
+    for token in tokens:
+        assert token_digest(token) in held  # the walk does reach the keys
+        # Not compared with `in` one by one: a failure would print the token.
+        assert not any(token in text for text in texts), "the cache holds a token's text"
+        signature = token.split(".")[2]
+        assert not any(signature in text for text in texts), "the cache holds a signature"
 
 
 def test_revocation_reaches_a_cached_token(
