@@ -59,6 +59,11 @@ class Gateway:
     def state_file(self) -> Path:
         return self.settings.data_dir / "state.db"
 
+    def stop(self) -> None:
+        """Stops serving and closes the store, audit files and upstream session, as a
+        gateway that is shut down does; its state stays in the data folder."""
+        self.server.stop()
+
     def grant(self, principal: str, tier: str = "invited_artists") -> Credential:
         tiers = frozenset(read_policy(self.settings.policies).tiers)
         return grant(self.state_file, principal, tier, known_tiers=tiers)

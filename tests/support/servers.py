@@ -48,8 +48,14 @@ class AppServer:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Shut down as uvicorn does on a signal (lifespan shutdown included); idempotent."""
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            raise RuntimeError("the test server did not stop within 10 s")
 
 
 class RawPeer:

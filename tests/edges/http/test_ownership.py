@@ -20,6 +20,20 @@ def _create(client: httpx.Client) -> str:
     return video_id
 
 
+def _clear(mock_model: AppServer) -> None:
+    httpx.delete(f"{mock_model.url}/_mock/requests").raise_for_status()
+
+
+def _received(mock_model: AppServer) -> list[tuple[str, str]]:
+    """(method, path) of each request the mock model API received since the last clear."""
+    seen = httpx.get(f"{mock_model.url}/_mock/requests").json()["data"]
+    return [(entry["method"], entry["path"]) for entry in seen]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _completed(client: httpx.Client, video_id: str) -> None:
     deadline = time.monotonic() + MOCK_JOB_SECONDS + 5
     while client.get(f"/v1/videos/{video_id}").json()["status"] != "completed":
@@ -38,14 +52,17 @@ def _completed(client: httpx.Client, video_id: str) -> None:
     ],
 )
 def test_other_principals_get_404_exactly_as_for_a_missing_job(
-    gateway: Gateway, method: str, path: str
+    gateway: Gateway, mock_model: AppServer, method: str, path: str
 ) -> None:
-    """Every job route answers another principal exactly as it answers an unknown id."""
+    """Every job route answers another principal exactly as it answers an unknown id, and
+    sends nothing to the model API."""
     alice, bob = gateway.client("alice"), gateway.client("bob")
     video_id = _create(alice)
     _completed(alice, video_id)
+    _clear(mock_model)
     body = {"prompt": "again"} if method == "POST" else None
     foreign = bob.request(method, path.format(id=video_id), json=body)
+    assert _received(mock_model) == [], f"bob's {method} of alice's job reached the model API"
     missing = bob.request(method, path.format(id="video_doesnotexist"), json=body)
     assert foreign.status_code == missing.status_code == 404
     foreign_error, missing_error = foreign.json()["error"], missing.json()["error"]
@@ -146,18 +163,28 @@ def test_deleted_jobs_leave_the_listing(gateway: Gateway) -> None:
 
 
 def test_ownership_survives_a_restart(mock_model: AppServer, start_gateway: GatewayFactory) -> None:
-    """Ownership lives in the state file, so another gateway on it still enforces it."""
+    """Ownership lives in the state file: once the gateway is stopped and a new one started
+    on the same data folder, bob still gets 404 for alice's job and alice still reads it,
+    both with the tokens they held before."""
     first = start_gateway(mock_model.url)
-    alice_credential = first.grant("alice")
-    bob_credential = first.grant("bob")
-    alice = httpx.Client(
-        base_url=first.url, headers={"Authorization": f"Bearer {first.token(alice_credential)}"}
-    )
-    with alice:
+    alice_token = first.token(first.grant("alice"))
+    bob_token = first.token(first.grant("bob"))
+    with httpx.Client(base_url=first.url, headers=_bearer(alice_token)) as alice:
         video_id = _create(alice)
+    first.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{first.url}/healthz")
+
     second = start_gateway(mock_model.url)
-    bob_token = second.token(bob_credential)
-    alice_token = second.token(alice_credential)
+    assert second.state_file == first.state_file
+    assert second.url != first.url
+    _clear(mock_model)
     url = f"{second.url}/v1/videos/{video_id}"
-    assert httpx.get(url, headers={"Authorization": f"Bearer {bob_token}"}).status_code == 404
-    assert httpx.get(url, headers={"Authorization": f"Bearer {alice_token}"}).status_code == 200
+    refused = httpx.get(url, headers=_bearer(bob_token))
+    assert refused.status_code == 404
+    assert refused.json()["error"]["code"] == "not_found"
+    assert httpx.delete(url, headers=_bearer(bob_token)).status_code == 404
+    assert _received(mock_model) == []
+    read = httpx.get(url, headers=_bearer(alice_token))
+    assert read.status_code == 200, read.text
+    assert read.json()["id"] == video_id
