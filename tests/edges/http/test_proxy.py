@@ -71,8 +71,8 @@ def test_job_lifecycle_through_the_gateway(gateway: Gateway) -> None:
         assert gone.json()["error"]["code"] == "not_found"
 
 
-def test_large_download_streams_byte_for_byte(start_gateway: GatewayFactory) -> None:
-    """A padded 8 MiB video arrives intact, in many chunks, through the gateway."""
+def test_large_download_arrives_byte_for_byte(start_gateway: GatewayFactory) -> None:
+    """A padded 8 MiB video arrives intact through the gateway."""
     size = 8 * 1024 * 1024
     with AppServer(create_mock_app(job_seconds=0, content_size=size)) as upstream:
         gateway = start_gateway(upstream.url)
@@ -80,16 +80,56 @@ def test_large_download_streams_byte_for_byte(start_gateway: GatewayFactory) -> 
             video_id = client.post("/v1/videos", json=VIDEO).json()["id"]
             direct = httpx.get(f"{upstream.url}/v1/videos/{video_id}/content").content
             digest = hashlib.sha256()
-            received = chunks = 0
+            received = 0
             with client.stream("GET", f"/v1/videos/{video_id}/content") as download:
                 assert download.headers["content-length"] == str(size)
                 for chunk in download.iter_raw():
                     digest.update(chunk)
                     received += len(chunk)
-                    chunks += 1
     assert received == size
     assert digest.hexdigest() == hashlib.sha256(direct).hexdigest()
-    assert chunks > 1
+
+
+def test_a_download_streams_before_the_model_api_has_sent_it_all(
+    start_gateway: GatewayFactory,
+) -> None:
+    """The first bytes of a video reach the caller while the model API still holds back
+    the rest: the gateway passes a download on as it comes, it does not gather it first."""
+    first, rest = b"a" * 64 * 1024, b"b" * 192 * 1024
+    caller_has_the_first_part = threading.Event()
+    held_back: list[bool] = []  # whether the caller had the first part before the rest left
+
+    async def model(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line = (await read_request_head(reader)).split(b"\r\n", 1)[0]
+        if request_line.startswith(b"POST "):
+            body = b'{"id": "video_streamed", "object": "video", "status": "completed"}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            return
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(first) + len(rest), first)
+        )
+        await writer.drain()
+        held_back.append(await asyncio.to_thread(caller_has_the_first_part.wait, 3.0))
+        writer.write(rest)
+        await writer.drain()
+
+    with RawPeer(model) as peer:
+        gateway = start_gateway(peer.url)
+        with gateway.client() as client:
+            assert client.post("/v1/videos", json=VIDEO).json()["id"] == "video_streamed"
+            received = bytearray()
+            with client.stream("GET", "/v1/videos/video_streamed/content", timeout=10) as download:
+                assert download.status_code == 200
+                for chunk in download.iter_raw():
+                    received += chunk
+                    if len(received) >= len(first):
+                        caller_has_the_first_part.set()
+    assert held_back == [True], "the caller got nothing until the model API had sent it all"
+    assert bytes(received) == first + rest
 
 
 def test_multipart_with_reference_passes_through_unchanged(
@@ -185,12 +225,15 @@ def test_oversized_chunked_body_is_413(
         for _ in range(8):
             yield b'{"pad": "' + b"x" * 500 + b'"}'
 
+    httpx.delete(f"{mock_model.url}/_mock/requests")
     response = gateway.client().post(
         "/v1/videos",
         content=chunks(),  # type: ignore[arg-type]
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    assert _upstream_requests(mock_model) == []
 
 
 def test_unsupported_generation_body_is_415(gateway: Gateway) -> None:
