@@ -12,7 +12,14 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, GatewayFactory
-from tests.support.reviews import HELD, REVIEW_POLICIES, Reviewer, video, wait_status
+from tests.support.reviews import (
+    HELD,
+    REVIEW_POLICIES,
+    Reviewer,
+    creations,
+    video,
+    wait_status,
+)
 from tests.support.servers import AppServer
 
 
@@ -217,10 +224,13 @@ def _at_once(*commands: list[str], reviewer: Reviewer) -> list[subprocess.Comple
     return [r for r in results if r is not None]
 
 
-def test_two_reviewers_approving_at_once_one_wins(reviewed: Gateway, reviewer: Reviewer) -> None:
+def test_two_reviewers_approving_at_once_one_wins(
+    reviewed: Gateway, reviewer: Reviewer, mock_model: AppServer
+) -> None:
     """Two approvals in two processes at once: one exits 0, the other 1 naming the winner;
     one approval event is recorded and the model gets one create."""
     client = reviewed.client("ada", "reviewed")
+    httpx.delete(f"{mock_model.url}/_mock/requests").raise_for_status()
     video_id = _hold(client)
     results = _at_once(
         ["approve", video_id, "--reviewer", "kim"],
@@ -233,6 +243,10 @@ def test_two_reviewers_approving_at_once_one_wins(reviewed: Gateway, reviewer: R
     assert f"already approved by {winner}" in loser.stderr
     assert [e["actor"] for e in reviewer.events("review_approved")] == [winner]
     wait_status(client, video_id, "completed")
+    sent = creations(mock_model.url)
+    assert [entry["headers"]["idempotency-key"] for entry in sent] == [video_id], (
+        f"the model got {len(sent)} creates for one approved review"
+    )
 
 
 def test_approve_and_reject_at_once_one_wins(reviewed: Gateway, reviewer: Reviewer) -> None:
