@@ -28,13 +28,6 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
-class RevokedToken:
-    jti: str
-    expires_at: float
-    revoked_at: float
-
-
-@dataclass(frozen=True, slots=True)
 class RevocationView:
     """Everything a token check needs to know about revocation, at one moment.
 

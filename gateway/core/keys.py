@@ -33,10 +33,6 @@ class SigningKey:
             raise TypeError(f"signing key {stored.kid} is not a P-256 key")
         return cls(stored.kid, private, private.public_key(), stored.created_at, stored.retire_at)
 
-    def public_jwk(self) -> dict[str, Any]:
-        jwk = ECKey.import_key(self.public).as_dict(private=False)
-        return {**jwk, "kid": self.kid, "use": "sig", "alg": "ES256"}
-
 
 def new_key(now: float) -> StoredKey:
     private = ec.generate_private_key(ec.SECP256R1())

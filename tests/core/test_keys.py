@@ -100,19 +100,6 @@ def test_signing_key_refuses_rsa() -> None:
         SigningKey.from_stored(StoredKey("rsa", pem, NOW))
 
 
-def test_public_jwk_has_no_private_member() -> None:
-    """A key's public JWK names it, says sig and ES256, and carries only public members."""
-    stored = new_key(NOW)
-    jwk = SigningKey.from_stored(stored).public_jwk()
-    assert jwk == {
-        **public_jwk(_private(stored).public_key()),
-        "kid": stored.kid,
-        "use": "sig",
-        "alg": "ES256",
-    }
-    assert not PRIVATE_MEMBERS & set(jwk)
-
-
 # The ring
 
 

@@ -67,6 +67,13 @@ def key(ring: KeyRing) -> SigningKey:
     return ring.signing
 
 
+def _published(ring: KeyRing, key: SigningKey) -> dict[str, Any]:
+    """The key's public JWK as the gateway publishes it in its JWK set."""
+    [jwk] = [jwk for jwk in ring.jwks()["keys"] if jwk["kid"] == key.kid]
+    published: dict[str, Any] = jwk
+    return published
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -225,7 +232,7 @@ def test_hs256_with_the_public_key_as_secret_is_refused(
         "x962-point": key.public.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         ),
-        "jwk-json": json.dumps(key.public_jwk()).encode(),
+        "jwk-json": json.dumps(_published(ring, key)).encode(),
     }
     token = hs256_token(_header(key, alg="HS256"), _payload(), secrets[secret_form])
     assert _refusal(token, ring).message == WRONG_ALG
@@ -359,7 +366,7 @@ def test_embedded_key_of_the_gateway_does_not_bypass_the_ring(
     ring: KeyRing, key: SigningKey
 ) -> None:
     """Embedding the gateway's own public jwk in the header of an attacker-signed token fails."""
-    header = _header(key, jwk=key.public_jwk())
+    header = _header(key, jwk=_published(ring, key))
     assert _refusal(es256_token(header, _payload(), attacker_key()), ring).message == BAD_SIGNATURE
 
 

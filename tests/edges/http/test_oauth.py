@@ -13,8 +13,11 @@ from gateway.ports.store import SqliteStore
 from tests.conftest import Gateway, GatewayFactory
 from tests.support.identity import Credential
 from tests.support.servers import AppServer
+from tests.support.tokens import gateway_signing_key, public_jwk
 
 TOKEN_FORM = {"grant_type": "client_credentials"}
+# Members of a private JWK for EC, RSA and symmetric keys: none may ever be published.
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 def _token_response(gateway: Gateway, client_id: str, secret: str) -> httpx.Response:
@@ -243,14 +246,14 @@ def test_metadata_is_valid_rfc_8414(mock_model: AppServer, start_gateway: Gatewa
 
 
 def test_jwks_publishes_public_keys_only(gateway: Gateway) -> None:
-    """The JWK set holds the public signing key with its kid, never private material."""
+    """The JWK set holds the gateway's signing key, named by its kid, marked for ES256
+    signatures, with its public members only."""
     jwks = httpx.get(f"{gateway.url}/.well-known/jwks.json").json()
-    assert len(jwks["keys"]) == 1
-    key = jwks["keys"][0]
-    assert key["kty"] == "EC"
-    assert key["crv"] == "P-256"
-    assert key["alg"] == "ES256"
-    assert "d" not in key
+    signing = gateway_signing_key(gateway.state_file, time.time())
+    assert jwks == {
+        "keys": [{**public_jwk(signing.public), "kid": signing.kid, "use": "sig", "alg": "ES256"}]
+    }
+    assert not PRIVATE_JWK_MEMBERS & set(jwks["keys"][0])
 
 
 def test_plain_http_issuer_off_loopback_is_refused_cleanly(
