@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
+import structlog
 from redis.asyncio import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
@@ -59,6 +60,8 @@ from gateway.ports.audit.redis_location import (
     async_client,
     parse_stream_url,
 )
+
+_log = structlog.get_logger("phasegate.audit")
 
 _CLIENT_ERRORS: Final = (TimeoutError, RedisError, RedisClusterException, OSError)
 # Abandoned writers that never had a batch confirmed matter only if their one batch
@@ -110,6 +113,7 @@ class RedisStreamSink:
         self._durability: Durability | None = None
         self._batches = GroupCommit(self._commit, name="audit-redis-flush")
         self._closed = False
+        self._probe_failing = False
 
     @classmethod
     def from_url(cls, url: str, *, signer: Signer | None = None) -> RedisStreamSink:
@@ -139,9 +143,15 @@ class RedisStreamSink:
         # reports unready may get no traffic to find out: ask the server itself.
         try:
             async with asyncio.timeout(self._location.operation_timeout + CONNECT_TIMEOUT):
-                return await self._answers()
-        except Exception:  # a readiness probe gets an answer, whatever went wrong
+                answers = await self._answers()
+        except _CLIENT_ERRORS as error:
+            # Once per outage: readiness is probed every few seconds for as long as it lasts.
+            if not self._probe_failing:
+                _log.warning("audit_stream_unready", reason=str(_unavailable(error)))
+            self._probe_failing = True
             return False
+        self._probe_failing = False
+        return answers
 
     async def close(self) -> None:
         if self._closed:

@@ -228,7 +228,13 @@ async def test_a_killed_redis_fails_appends_promptly_then_a_new_chain_starts(
     with pytest.raises(AuditUnavailable, match="ConnectionError"):
         await sink.append(_record(1))
     assert time.monotonic() - started < 1.0
-    assert not await sink.healthy()
+    with structlog.testing.capture_logs() as logs:
+        assert not await sink.healthy()
+        assert not await sink.healthy()
+    # Logged once for the outage, however often readiness is probed.
+    assert [(e["event"], e["log_level"], e["reason"]) for e in logs] == [
+        ("audit_stream_unready", "warning", "the Redis audit stream failed: ConnectionError")
+    ]
 
     restartable.restart()
     assert await sink.healthy()
@@ -377,6 +383,11 @@ async def test_a_password_never_appears_in_errors(tmp_path: Path) -> None:
         with pytest.raises(AuditUnavailable) as refused:
             await sink.append(_record(0))
         assert "wrong-pass" not in str(refused.value)
+        with structlog.testing.capture_logs() as logs:
+            assert not await sink.healthy()
+        assert [entry["event"] for entry in logs] == ["audit_stream_unready"]
+        assert "AuthenticationError" in logs[0]["reason"]
+        assert "wrong-pass" not in str(logs)
         await sink.close()
         with pytest.raises(ValueError, match="wait_replicas") as bad:
             parse_stream_url(f"{wrong}?wait_replicas=many")
@@ -388,6 +399,32 @@ async def test_a_password_never_appears_in_errors(tmp_path: Path) -> None:
         await sink.close()
         _, lines = _one_chain(right)
         assert verify_lines(lines).sealed
+
+
+class _ClientWithABug:
+    """A client whose connection is lost for the first batch, and whose ping then fails
+    with an error no Redis outage raises: a bug in the probe's own code."""
+
+    async def execute_command(self, *args: object, **options: object) -> object:
+        raise redis_client.exceptions.ConnectionError("Connection refused")
+
+    async def ping(self) -> bool:
+        raise TypeError("ping() got an unexpected keyword argument")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_bug_in_the_readiness_probe_is_not_read_as_an_outage() -> None:
+    """Only Redis and connection errors mean "not ready"; anything else propagates, so a
+    bug surfaces instead of passing for an outage that never ends."""
+    client = cast(Any, _ClientWithABug())
+    sink = RedisStreamSink(parse_stream_url("redis://127.0.0.1:1/0"), client=client)
+    with pytest.raises(AuditUnavailable, match="ConnectionError"):
+        await sink.append(_record(0))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        await sink.healthy()
+    await sink.close()
 
 
 def test_url_options() -> None:
