@@ -192,7 +192,12 @@ def add_commands(commands: Any) -> dict[str, Callable[[argparse.Namespace], int]
     grant = commands.add_parser("grant", help="grant a tier: create a client credential")
     grant.add_argument("principal", metavar="PRINCIPAL")
     grant.add_argument("--tier", required=True, help="a tier the policies declare")
-    grant.add_argument("--ttl", default=None, metavar="DURATION", help="grant lifetime (e.g. 90d)")
+    grant.add_argument(
+        "--ttl",
+        default=None,
+        metavar="DURATION",
+        help="grant lifetime (e.g. 90d; no expiry unless given)",
+    )
     grant.add_argument("--json", action="store_true", help="print a JSON document")
 
     revoke = commands.add_parser("revoke", help="revoke a principal, a client or one token")
