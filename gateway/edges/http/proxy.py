@@ -12,6 +12,7 @@ from gateway.core.generation_body import MEDIA_TYPES as GENERATION_MEDIA_TYPES
 from gateway.core.generation_body import media_type
 from gateway.core.hop_by_hop import end_to_end
 from gateway.core.locations import LOCATION_HEADERS, Origin, public_location
+from gateway.core.request_headers import check_generation_headers
 from gateway.core.routes import RouteKind
 from gateway.edges.http import request_body
 from gateway.edges.http.asgi import Receive, Scope, Send, first_header
@@ -99,6 +100,7 @@ class ReverseProxy:
         limit = self._max_body
         length = request_body.declared_length(first_header(scope, b"content-length"), limit)
         if exchange.route.kind.is_generation:
+            check_generation_headers(exchange.headers)
             if media_type(exchange.header("content-type") or "") not in GENERATION_MEDIA_TYPES:
                 raise UnsupportedMediaType(
                     "Generation requests take application/json or multipart/form-data."
