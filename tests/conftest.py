@@ -122,6 +122,7 @@ def start_gateway(tmp_path: Path, unlimited_policies: Path) -> Iterator[GatewayF
                 **overrides,
             )
             SWEEP.add_secret("upstream key", settings.upstream_key)
+            SWEEP.add_secret("moderation key", settings.moderation_key)
             server = stack.enter_context(AppServer(create_app(settings)))
             return Gateway(server, settings, stack)
 

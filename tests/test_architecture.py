@@ -80,6 +80,11 @@ def test_the_mock_model_api_shares_no_code_with_the_gateway(real: Graph) -> None
     assert _lines(mockmodel_is_independent(real)) == []
 
 
+def test_the_mock_moderation_service_shares_no_code_with_the_gateway(real: Graph) -> None:
+    assert "gateway.mockmoderation.app" in real.modules
+    assert _lines(mockmodel_is_independent(real, mock_name="mockmoderation")) == []
+
+
 def test_edges_never_import_each_other(real: Graph) -> None:
     assert _lines(edges_never_import_each_other(real, composition_roots=COMPOSITION_ROOTS)) == []
 

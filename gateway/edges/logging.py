@@ -25,6 +25,7 @@ _SECRET_KEYS = frozenset(
         "secret",
         "password",
         "upstream_key",
+        "moderation_key",
     }
 )
 # Bearer and Basic credentials, compact JWTs and client secrets (which all start with

@@ -29,6 +29,7 @@ class Settings:
     port: int = 8080
     upstream: str = "http://127.0.0.1:8081"
     upstream_key: str | None = dataclasses.field(default=None, repr=False)
+    moderation_key: str | None = dataclasses.field(default=None, repr=False)
     upstream_connect_timeout: float = 5.0
     upstream_timeout: float = 60.0
     max_body: int = 50 * MiB
@@ -175,6 +176,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", _port, "port to listen on", "PORT"),
     Option("upstream", _url("http", "https"), "base URL of the model API", "URL"),
     Option("upstream_key", _non_empty, "credential sent to the model API as a Bearer token", "KEY"),
+    Option(
+        "moderation_key",
+        _non_empty,
+        "credential sent to the policy's moderation service as a Bearer token",
+        "KEY",
+    ),
     Option(
         "upstream_connect_timeout", parse_duration, "connect timeout to the model API", "DURATION"
     ),

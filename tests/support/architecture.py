@@ -222,10 +222,13 @@ def ports_never_import_edges(graph: Graph, package: str = "gateway") -> list[Vio
     ]
 
 
-def mockmodel_is_independent(graph: Graph, package: str = "gateway") -> list[Violation]:
-    """The mock model API stands in for someone else's server: it shares no code with
-    the gateway (or it would share its bugs), and only the CLI, which runs it, imports it."""
-    mock = f"{package}.mockmodel"
+def mockmodel_is_independent(
+    graph: Graph, package: str = "gateway", mock_name: str = "mockmodel"
+) -> list[Violation]:
+    """A mock (the model API, the moderation service) stands in for someone else's
+    server: it shares no code with the gateway (or it would share its bugs), and only
+    the CLI, which runs it, imports it."""
+    mock = f"{package}.{mock_name}"
     found = [
         Violation(module.name, imported.line, f"imports {imported.target}")
         for module in graph.under(mock)

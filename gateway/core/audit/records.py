@@ -128,6 +128,7 @@ def generation_request(
     policy_version: str,
     limits: Sequence[LimitState] | None = None,
     review_id: str | None = None,
+    moderation: Mapping[str, Any] | None = None,
 ) -> Record:
     """The write-ahead record of a generation request the gateway lets through or holds;
     written durably before the request is forwarded (or queued for review)."""
@@ -150,6 +151,7 @@ def generation_request(
         "policy_version": policy_version,
         "limits": _limits(limits),
         "review_id": review_id,
+        "moderation": None if moderation is None else dict(moderation),
     }
 
 
@@ -213,6 +215,7 @@ def refusal(
     policy_version: str | None = None,
     limits: Sequence[LimitState] | None = None,
     latency_ms: float | None = None,
+    moderation: Mapping[str, Any] | None = None,
 ) -> Record:
     """A generation request the gateway refused: denied by a rule, rate limited, or
     refused otherwise (tier not in phase, bad token, dependency down...)."""
@@ -237,6 +240,7 @@ def refusal(
         "policy_version": policy_version,
         "limits": _limits(limits),
         "latency_ms": latency_ms,
+        "moderation": None if moderation is None else dict(moderation),
     }
 
 

@@ -40,6 +40,7 @@ CSV_COLUMNS: Final = (
     "rules",
     "policy_version",
     "limits",
+    "moderation",
     "review_id",
     "status",
     "code",
@@ -59,7 +60,8 @@ _COLUMNS_BUT_OTHER: Final = CSV_COLUMNS[:-1]
 _IN_COLUMNS: Final = frozenset(_COLUMNS_BUT_OTHER)
 # Where the schema puts objects and arrays; `csv_row` checks the other cells too.
 _NESTED_AT: Final = tuple(
-    CSV_COLUMNS.index(name) for name in ("params", "input_reference", "rules", "limits")
+    CSV_COLUMNS.index(name)
+    for name in ("params", "input_reference", "rules", "limits", "moderation")
 )
 _PLAIN: Final = frozenset({str, int, float, type(None)})
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from gateway.core.policy.decision import Action, Admission, Decision, RuleHit
 from gateway.core.policy.limits import LimitSpec
 from gateway.core.policy.matchers import DEFAULT_MODEL, Matcher, Subject, as_number
+from gateway.core.policy.moderation import Moderation, ModerationFailure, ModerationService
 from gateway.core.policy.request import GenerationRequest
 
 _BUCKET_BITS = 53  # a float holds 53 bits exactly
@@ -52,9 +53,15 @@ class Rule:
     tiers: frozenset[str] | None  # None: every tier
     message: str | None
     shadow: bool
+    # The classifier categories its `when` reads; empty for a rule that needs no classifier.
+    categories: frozenset[str] = frozenset()
 
     def applies_to(self, tier: str) -> bool:
         return self.tiers is None or tier in self.tiers
+
+    @property
+    def uses_moderation(self) -> bool:
+        return bool(self.categories)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +143,11 @@ class Policy:
     rules: tuple[Rule, ...]  # in policy order
     summary: PolicySummary
     routes: tuple[PassthroughRoute, ...] = ()
+    moderation: ModerationService | None = None
     _phase_index: Mapping[str, Phase] = field(init=False, repr=False)
     _rules_by_tier: Mapping[str, tuple[Rule, ...]] = field(init=False, repr=False)
     _unscoped_rules: tuple[Rule, ...] = field(init=False, repr=False)
+    _categories_by_tier: Mapping[str, frozenset[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         index = {phase.name: phase for phase in self.phases}
@@ -146,6 +155,11 @@ class Policy:
         object.__setattr__(self, "_phase_index", index)
         object.__setattr__(self, "_rules_by_tier", by_tier)
         object.__setattr__(self, "_unscoped_rules", tuple(r for r in self.rules if r.tiers is None))
+        categories = {
+            name: frozenset().union(*(rule.categories for rule in rules))
+            for name, rules in by_tier.items()
+        }
+        object.__setattr__(self, "_categories_by_tier", categories)
 
     @property
     def phase_names(self) -> tuple[str, ...]:
@@ -198,14 +212,42 @@ class Policy:
             )
         return refusal
 
-    def evaluate(self, request: GenerationRequest, tier: str) -> Decision:
-        """Every rule scoped to the tier, in order; the most severe enforced hit decides."""
-        subject = Subject(request)
+    def moderation_categories(self, tier: str) -> frozenset[str]:
+        """The classifier categories the tier's rules read; empty: no classifier needed."""
+        return self._categories_by_tier.get(tier, frozenset())
+
+    def moderation_may_hold(self, tier: str) -> bool:
+        """Whether the classifier's answer (or its failure) could hold a request of the tier."""
+        if self.moderation is None or not self.moderation_categories(tier):
+            return False
+        if self.moderation.on_error is Action.HOLD:
+            return True
+        rules = self._rules_by_tier.get(tier, self._unscoped_rules)
+        return any(r.uses_moderation and r.action is Action.HOLD and not r.shadow for r in rules)
+
+    def evaluate(
+        self, request: GenerationRequest, tier: str, moderation: Moderation | None = None
+    ) -> Decision:
+        """Every rule scoped to the tier, in order; the most severe enforced hit decides.
+
+        `moderation` is the classifier's answer; without one, the rules that read it are
+        passed over. When it failed, each such rule reads as the service's `on_error`
+        action (`allow`: not matched).
+        """
+        subject = Subject(request, moderation)
+        failed = isinstance(moderation, ModerationFailure)
+        on_error = self.moderation.on_error if self.moderation else Action.DENY
         hits: list[RuleHit] = []
         action = Action.ALLOW
         for rule in self._rules_by_tier.get(tier, self._unscoped_rules):
-            if rule.matcher.matches(subject):
-                hits.append(RuleHit(rule.id, rule.action, rule.shadow, rule.message))
-                if not rule.shadow and rule.action > action:
-                    action = rule.action
+            hit_action = rule.action
+            if rule.categories:
+                if moderation is None or (failed and on_error is Action.ALLOW):
+                    continue
+                if failed:
+                    hit_action = on_error
+            if (failed and rule.categories) or rule.matcher.matches(subject):
+                hits.append(RuleHit(rule.id, hit_action, rule.shadow, rule.message))
+                if not rule.shadow and hit_action > action:
+                    action = hit_action
         return Decision(action, tuple(hits), self.version)

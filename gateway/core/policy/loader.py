@@ -26,18 +26,20 @@ from gateway.core.policy.compiled import (
 from gateway.core.policy.decision import Action
 from gateway.core.policy.errors import PolicyError, PolicyErrors
 from gateway.core.policy.limits import LimitKind, LimitScope, LimitSpec
-from gateway.core.policy.matchers import compile_matcher
+from gateway.core.policy.matchers import compile_matcher, moderation_categories
 from gateway.core.policy.messages import policy_errors
 from gateway.core.policy.model import (
     FileModel,
     LimitModel,
     ListRef,
     MatcherModel,
+    ModerationModel,
     PhaseModel,
     RouteModel,
     RuleModel,
     TierModel,
 )
+from gateway.core.policy.moderation import DEFAULT_MODEL, ModerationService
 from gateway.core.policy.normalize import TermMatcher
 from gateway.core.policy.source import (
     Path,
@@ -99,6 +101,7 @@ class _Merge:
         self.rules: dict[str, _At[RuleModel | None]] = {}
         self.lists: dict[str, _At[str]] = {}
         self.routes: dict[str, _At[RouteModel | None]] = {}
+        self.moderation: _At[ModerationModel | None] | None = None
         # Kinds a broken file may have defined: references to them are not checked.
         self.unsure: set[PathKey] = set()
 
@@ -113,7 +116,7 @@ class _Merge:
         data = source.data
         if not isinstance(data, dict):
             self.errors.append(source.at((), "the top level must be a mapping of keys"))
-            self.unsure.update(("phases", "tiers", "lists"))
+            self.unsure.update(("phases", "tiers", "lists", "moderation"))
             return
         # `key:` with no value: reported here, so the other keys still validate.
         present = {key: value for key, value in data.items() if value is not None}
@@ -150,6 +153,14 @@ class _Merge:
             route = self._validate(RouteModel, source, path, item)
             key = f"{route.method} {route.path}" if route else None
             self._define(self.routes, "route", key, _At(route, source, path))
+        if "moderation" in good:
+            service = self._validate(ModerationModel, source, ("moderation",), good["moderation"])
+            here = _At(service, source, ("moderation",))
+            if self.moderation is None:
+                self.moderation = here
+            else:
+                message = f"moderation is configured twice (first at {self.moderation.where})"
+                self.errors.append(here.error(message))
 
     def _add_settings(self, source: Source, data: Mapping[PathKey, object]) -> None:
         version, default_phase = data.get("version"), data.get("default_phase")
@@ -229,6 +240,16 @@ class _Merge:
                 if ref.name not in self.lists and "lists" not in self.unsure:
                     message = f"rule {rule_id!r} uses undeclared list {ref.name!r} {lists}"
                     self.errors.append(at.error(message, *path))
+            if (
+                moderation_categories(rule.when)
+                and self.moderation is None
+                and "moderation" not in self.unsure
+            ):
+                message = (
+                    f"rule {rule_id!r} reads moderation scores, but no moderation service"
+                    " is configured (add a top-level moderation: key)"
+                )
+                self.errors.append(at.error(message, "when"))
 
     def _check_routes(self) -> None:
         tiers = _known(self.tiers, "tiers")
@@ -302,6 +323,7 @@ def _compile(merge: _Merge, terms: Mapping[str, tuple[str, ...]], version: str) 
             frozenset(r.tiers) if r.tiers is not None else None,
             r.message,
             r.mode == "shadow",
+            moderation_categories(r.when),
         )
         for rule_id, at in merge.rules.items()
         if (r := at.value) is not None
@@ -325,7 +347,20 @@ def _compile(merge: _Merge, terms: Mapping[str, tuple[str, ...]], version: str) 
         if (route := at.value) is not None
     )
     default_phase = merge.default_phase.value if merge.default_phase else phases[0].name
-    return Policy(version, default_phase, phases, MappingProxyType(tiers), rules, summary, routes)
+    service = merge.moderation.value if merge.moderation else None
+    moderation = (
+        ModerationService(
+            service.url,
+            service.timeout,
+            Action[service.on_error.upper()],
+            service.model or DEFAULT_MODEL,
+        )
+        if service is not None
+        else None
+    )
+    return Policy(
+        version, default_phase, phases, MappingProxyType(tiers), rules, summary, routes, moderation
+    )
 
 
 def load_policy(files: Sequence[PolicyFile], read_list: ReadList) -> Policy:
@@ -342,7 +377,7 @@ def load_policy(files: Sequence[PolicyFile], read_list: ReadList) -> Policy:
         if source is not None:
             merge.add(source)
         else:
-            merge.unsure.update(("phases", "tiers", "lists"))
+            merge.unsure.update(("phases", "tiers", "lists", "moderation"))
     if not merge.phases_given and "phases" not in merge.unsure:
         where = ordered[0].name if ordered else "(no policy files)"
         merge.errors.append(PolicyError(where, 1, "no phases defined: add a phases list"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.core.policy.model import ListRef, MatcherModel, Scalar
+from gateway.core.policy.moderation import Moderation, ModerationScores
 from gateway.core.policy.normalize import NormalizedText, TermMatcher, normalize
 from gateway.core.policy.request import GenerationRequest
 
@@ -54,11 +55,12 @@ class Subject:
     """One request under evaluation; its prompt is normalised at most once, and each term
     list is matched against it at most once, however many rules use that list."""
 
-    __slots__ = ("_normalized", "_term_results", "_words", "model", "request")
+    __slots__ = ("_normalized", "_term_results", "_words", "model", "moderation", "request")
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, moderation: Moderation | None = None) -> None:
         self.request = request
         self.model = request.model or DEFAULT_MODEL
+        self.moderation = moderation
         self._normalized: NormalizedText | None = None
         self._words: frozenset[str] | None = None
         self._term_results: dict[int, bool] = {}
@@ -162,6 +164,18 @@ class IsRemix:
 
 
 @dataclass(frozen=True, slots=True)
+class ModerationScore:
+    """`{moderation: {category, ge}}`; without the classifier's scores it never matches."""
+
+    category: str
+    ge: float
+
+    def matches(self, subject: Subject) -> bool:
+        scores = subject.moderation
+        return isinstance(scores, ModerationScores) and scores.score(self.category) >= self.ge
+
+
+@dataclass(frozen=True, slots=True)
 class AllOf:
     children: tuple[Matcher, ...]
 
@@ -209,10 +223,22 @@ _COMPILERS: dict[str, Callable[[MatcherModel, TermsFor], Matcher]] = {
     "model": lambda node, _: ModelIn(frozenset(node.model or ())),
     "has_input_reference": lambda node, _: HasInputReference(bool(node.has_input_reference)),
     "is_remix": lambda node, _: IsRemix(bool(node.is_remix)),
+    "moderation": lambda node, _: ModerationScore(
+        node.moderation.category if node.moderation else "",
+        node.moderation.ge if node.moderation else 1.0,
+    ),
     "all": lambda node, terms_for: AllOf(_children(node.all_, terms_for)),
     "any": lambda node, terms_for: AnyOf(_children(node.any_, terms_for)),
     "not": lambda node, terms_for: Not(_children([node.not_] if node.not_ else [], terms_for)[0]),
 }
+
+
+def moderation_categories(node: MatcherModel) -> frozenset[str]:
+    """The classifier categories a `when` tree reads (empty: it needs no classifier)."""
+    found = {node.moderation.category} if node.moderation is not None else set()
+    for child in (*(node.all_ or ()), *(node.any_ or ()), *([node.not_] if node.not_ else [])):
+        found |= moderation_categories(child)
+    return frozenset(found)
 
 
 def compile_matcher(node: MatcherModel, terms_for: TermsFor) -> Matcher:

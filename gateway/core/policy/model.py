@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
+from gateway.core.policy.moderation import CATEGORIES
 from gateway.core.units import parse_duration
 
 Scalar = str | int | float | bool
@@ -23,6 +24,7 @@ MATCHER_KINDS = (
     "model",
     "has_input_reference",
     "is_remix",
+    "moderation",
     "all",
     "any",
     "not",
@@ -103,6 +105,28 @@ class StrictModel(BaseModel):
         return data
 
 
+def _category(value: object) -> str:
+    if isinstance(value, str) and value in CATEGORIES:
+        return value
+    raise ValueError(
+        f"must be a moderation category: one of {', '.join(CATEGORIES)} (got {value!r})"
+    )
+
+
+def _score(value: object) -> float:
+    number = _number(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"must be a score from 0 to 1 (got {value!r})")
+    return number
+
+
+class ModerationMatchModel(StrictModel):
+    """`{moderation: {category: NAME, ge: SCORE}}`: the classifier's score for a category."""
+
+    category: Annotated[str, PlainValidator(_category)]
+    ge: Annotated[float, PlainValidator(_score)]
+
+
 class MatcherModel(StrictModel):
     """One node of a rule's `when` tree: exactly one kind of test."""
 
@@ -120,6 +144,7 @@ class MatcherModel(StrictModel):
     model: list[str] | None = Field(default=None, min_length=1)
     has_input_reference: bool | None = None
     is_remix: bool | None = None
+    moderation: ModerationMatchModel | None = None
     all_: list[MatcherModel] | None = Field(default=None, alias="all", min_length=1)
     any_: list[MatcherModel] | None = Field(default=None, alias="any", min_length=1)
     not_: MatcherModel | None = Field(default=None, alias="not")
@@ -262,6 +287,21 @@ class RouteModel(StrictModel):
         return path
 
 
+def _service_url(value: object) -> str:
+    if isinstance(value, str) and re.fullmatch(r"https?://[^/\s?#]+[^\s]*", value):
+        return value
+    raise ValueError(f"must be an http:// or https:// URL (got {value!r})")
+
+
+class ModerationModel(StrictModel):
+    """The top-level `moderation:` key: the classifier that moderation rules consult."""
+
+    url: Annotated[str, PlainValidator(_service_url)]
+    timeout: Annotated[float, PlainValidator(_duration)]
+    on_error: Literal["deny", "hold", "allow"]
+    model: str | None = Field(default=None, min_length=1)
+
+
 class FileModel(StrictModel):
     """The top level of one file; phases, tiers and rules are validated one by one."""
 
@@ -272,3 +312,4 @@ class FileModel(StrictModel):
     rules: list[Any] = Field(default_factory=list)
     lists: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     routes: list[Any] = Field(default_factory=list)
+    moderation: Any = None

@@ -8,7 +8,13 @@ from collections.abc import Callable, Sequence
 
 from gateway import __version__
 from gateway.edges.admin import Refused
-from gateway.edges.cli import audit_commands, mock_model, policy_commands, review_commands
+from gateway.edges.cli import (
+    audit_commands,
+    mock_model,
+    mock_moderation,
+    policy_commands,
+    review_commands,
+)
 from gateway.edges.cli.admin_commands import add_commands
 from gateway.edges.cli.demo import run_demo
 from gateway.edges.cli.options import add_setting_flags, settings_from
@@ -36,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     mock = commands.add_parser("mock-model", help="run the built-in mock video model API alone")
     mock_model.add_arguments(mock)
+    moderation = commands.add_parser(
+        "mock-moderation", help="run the built-in mock moderation service (OpenAI shape) alone"
+    )
+    mock_moderation.add_arguments(moderation)
     _COMMANDS.update(add_commands(commands))
     _COMMANDS.update(policy_commands.add_commands(commands))
     _COMMANDS.update(audit_commands.add_commands(commands))
@@ -66,6 +76,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: run_serve(settings_from(args)),
     "demo": lambda args: run_demo(settings_from(args)),
     "mock-model": mock_model.run_mock_model,
+    "mock-moderation": mock_moderation.run_mock_moderation,
 }
 
 

@@ -29,6 +29,7 @@ from gateway.edges.http.steps.audit_trail import AuditTrail
 from gateway.edges.http.steps.caller import RequireCaller
 from gateway.edges.http.steps.idempotency import Idempotency
 from gateway.edges.http.steps.limits import RateLimits
+from gateway.edges.http.steps.moderation import ModerationVerdict
 from gateway.edges.http.steps.ownership import JobOwnership
 from gateway.edges.http.steps.reviewed_jobs import ReviewedJobs
 from gateway.edges.http.steps.routing import ListedRoutes
@@ -42,6 +43,8 @@ from gateway.edges.shared_state import SharedState, watching
 from gateway.ports.audit import AuditSink, AuditUnavailable, open_audit_sink
 from gateway.ports.limiter import open_limiter
 from gateway.ports.metrics import GatewayMetrics, MeteredAuditSink, MeteredLimiter, MeteredUpstream
+from gateway.ports.moderation import CachedModerator
+from gateway.ports.moderation.aiohttp_client import AiohttpModerator
 from gateway.ports.review.lookup import ReviewLookup
 from gateway.ports.review.settlement import Settlement
 from gateway.ports.store import Store, open_store
@@ -113,6 +116,7 @@ def create_app(
     metrics.before_scrape(lambda: metrics.dependency("store", up=state.healthy))
     rules = token_rules(settings)
     forwarder = Forwarder(model_api, settings.upstream_key)
+    moderator = CachedModerator(AiohttpModerator(settings.moderation_key))
     audit_trail = AuditTrail(audit_sink, clock)
     policies = PolicyHolder(
         settings.policies,
@@ -145,7 +149,7 @@ def create_app(
             JobOwnership(state_store, forwarder, clock, reviews),
             ReviewedJobs(reviews),
             Idempotency(state_store, clock),
-            UsagePolicy(max_reference=settings.max_reference),
+            UsagePolicy(max_reference=settings.max_reference, moderator=moderator),
             RateLimits(
                 limiter,
                 state_store,
@@ -153,6 +157,8 @@ def create_app(
                 lease_ttl=settings.lease_ttl,
                 review_ttl=settings.review_ttl,
             ),
+            # After the limits: the classifier, called by UsagePolicy, answers meanwhile.
+            ModerationVerdict(),
             audit_trail,
             HoldForReview(state_store, clock, review_ttl=settings.review_ttl),
         ]
@@ -193,6 +199,7 @@ def create_app(
                     await audit_sink.close()
         finally:
             await model_api.close()
+            await moderator.close()
             await limiter.close()
             await state_store.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.core.policy import PolicyErrors
+from gateway.core.policy.moderation import CATEGORIES
 from tests.core.policy.support import load, y
 
 
@@ -25,11 +26,18 @@ def phase(*lines: str) -> str:
 
 
 MATCHER_KEYS = (
-    "all, any, eq, ge, gt, has_input_reference, in, is_remix, le, lt, model, not, param,"
-    " prompt_matches_any, prompt_regex"
+    "all, any, eq, ge, gt, has_input_reference, in, is_remix, le, lt, model, moderation, not,"
+    " param, prompt_matches_any, prompt_regex"
 )
-TOP_KEYS = "default_phase, lists, phases, routes, rules, tiers, version"
+TOP_KEYS = "default_phase, lists, moderation, phases, routes, rules, tiers, version"
 TIERS = "(tiers: artists, public)"
+MODERATION = y(
+    "",
+    "moderation:",
+    "  url: http://127.0.0.1:9/v1/moderations",
+    "  timeout: 2s",
+    "  on_error: hold",
+)
 
 # name: (files replacing or joining the base policy, the one error expected)
 FIXTURES: dict[str, tuple[dict[str, str], str]] = {
@@ -169,7 +177,7 @@ FIXTURES: dict[str, tuple[dict[str, str], str]] = {
     "matcher_empty": (
         {"rules.yaml": rule("    when:", "      all:", "        - {}", "    action: flag")},
         "rules.yaml:5: rule 'r': when.all[0] is empty: give one of prompt_matches_any,"
-        " prompt_regex, param, model, has_input_reference, is_remix, all, any, not",
+        " prompt_regex, param, model, has_input_reference, is_remix, moderation, all, any, not",
     ),
     "matcher_empty_all": (
         {"rules.yaml": rule("    when: {any: []}", "    action: flag")},
@@ -291,6 +299,91 @@ FIXTURES: dict[str, tuple[dict[str, str], str]] = {
     "duplicate_phase": (
         {"zz.yaml": phase("    admit: []", "  - name: open", "    admit: []")},
         "zz.yaml:4: duplicate phase 'open' (first defined at rollout.yaml:6)",
+    ),
+    # Moderation
+    "moderation_without_service": (
+        {
+            "rules.yaml": rule(
+                "    when: {moderation: {category: violence, ge: 0.5}}", "    action: deny"
+            )
+        },
+        "rules.yaml:3: rule 'r' reads moderation scores, but no moderation service is"
+        " configured (add a top-level moderation: key)",
+    ),
+    "moderation_unknown_category": (
+        {
+            "rules.yaml": rule(
+                "    when: {moderation: {category: gore, ge: 0.5}}", "    action: deny"
+            )
+            + MODERATION
+        },
+        "rules.yaml:3: rule 'r': when.moderation.category must be a moderation category:"
+        f" one of {', '.join(CATEGORIES)} (got 'gore')",
+    ),
+    "moderation_score_out_of_range": (
+        {
+            "rules.yaml": rule(
+                "    when: {moderation: {category: violence, ge: 2}}", "    action: deny"
+            )
+            + MODERATION
+        },
+        "rules.yaml:3: rule 'r': when.moderation.ge must be a score from 0 to 1 (got 2)",
+    ),
+    "moderation_unknown_key_in_matcher": (
+        {
+            "rules.yaml": rule(
+                "    when: {moderation: {category: violence, ge: 0.5, gt: 0.5}}", "    action: deny"
+            )
+            + MODERATION
+        },
+        "rules.yaml:3: rule 'r': unknown key 'gt' in when.moderation (allowed: category, ge)",
+    ),
+    "moderation_bad_on_error": (
+        {
+            "zz.yaml": y(
+                "moderation:",
+                "  url: http://127.0.0.1:9/v1/moderations",
+                "  timeout: 2s",
+                "  on_error: retry",
+            )
+        },
+        "zz.yaml:4: moderation.on_error must be 'deny', 'hold' or 'allow' (got 'retry')",
+    ),
+    "moderation_bad_timeout": (
+        {
+            "zz.yaml": y(
+                "moderation:",
+                "  url: http://127.0.0.1:9/v1/moderations",
+                "  timeout: soon",
+                "  on_error: hold",
+            )
+        },
+        "zz.yaml:3: moderation.timeout must be a duration longer than zero such as 90s, 15m"
+        " or 1d (got 'soon')",
+    ),
+    "moderation_bad_url": (
+        {
+            "zz.yaml": y(
+                "moderation:", "  url: ftp://example/mod", "  timeout: 2s", "  on_error: hold"
+            )
+        },
+        "zz.yaml:2: moderation.url must be an http:// or https:// URL (got 'ftp://example/mod')",
+    ),
+    "moderation_unknown_key": (
+        {
+            "zz.yaml": y(
+                "moderation:",
+                "  url: http://127.0.0.1:9/v1/moderations",
+                "  timeout: 2s",
+                "  on_error: hold",
+                "  retries: 3",
+            )
+        },
+        "zz.yaml:5: unknown key 'retries' in moderation (allowed: model, on_error, timeout, url)",
+    ),
+    "moderation_twice": (
+        {"zz.yaml": MODERATION.removeprefix("\n"), "zzz.yaml": MODERATION.removeprefix("\n")},
+        "zzz.yaml:1: moderation is configured twice (first at zz.yaml:1)",
     ),
     "duplicate_list": (
         {"zz.yaml": y("lists:", "  figures: lists/other.txt")},

@@ -112,7 +112,7 @@ def test_errors_are_sorted_even_when_files_are_given_unsorted() -> None:
     assert reports[0] == reports[1]
     assert reports[0] == [
         "a.yaml:1: no phases defined: add a phases list",
-        "a.yaml:2: unknown key 'colour' (allowed: default_phase, lists, phases, routes, rules,"
-        " tiers, version)",
+        "a.yaml:2: unknown key 'colour' (allowed: default_phase, lists, moderation, phases, routes,"
+        " rules, tiers, version)",
         "b.yaml:1: version 2 disagrees with version 1 at a.yaml:1",
     ]

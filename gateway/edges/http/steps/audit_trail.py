@@ -68,6 +68,7 @@ class AuditTrail(PassiveStep):
             rules=decision.hits,
             policy_version=decision.policy_version,
             limits=exchange.notes.get("limit_states"),
+            moderation=exchange.notes.get("moderation"),
         )
         try:
             await self._sink.append(record)
@@ -176,6 +177,7 @@ class AuditTrail(PassiveStep):
         caller = exchange.caller
         request: GenerationRequest | None = exchange.notes.get("request")
         decision: Decision | None = exchange.notes.get("decision")
+        reference = request.input_reference if request else None
         record = records.refusal(
             time=self._clock(),
             request_id=exchange.request_id,
@@ -189,6 +191,8 @@ class AuditTrail(PassiveStep):
             model=request.model if request else None,
             prompt=request.prompt if request else None,
             params=dict(request.params) if request else None,
+            input_reference_sha256=reference.sha256 if reference else None,
+            input_reference_size=reference.size if reference else None,
             decision=refusal_decision(error),
             status=error.status,
             code=error.code,
@@ -196,6 +200,7 @@ class AuditTrail(PassiveStep):
             policy_version=decision.policy_version if decision else None,
             limits=exchange.notes.get("limit_states"),
             latency_ms=_latency(exchange),
+            moderation=exchange.notes.get("moderation"),
         )
         await self._append_after_the_fact(exchange, record)
 

@@ -21,6 +21,7 @@ from gateway.core.routes import RouteKind
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
 from gateway.edges.http.steps.ownership import JOB_LEASE, store_failures_refused
+from gateway.edges.http.steps.usage_policy import MAY_HOLD
 from gateway.ports.limiter import Limiter, LimiterUnavailable
 from gateway.ports.store import Store
 
@@ -67,8 +68,10 @@ class RateLimits(PassiveStep):
             )
         except ValueError as exc:
             raise BadRequest(str(exc), param=_cost_param(tier.limits)) from None
-        # A held request's slot must outlast its review, then the job it may become.
-        lease_ttl = self._lease_ttl + (self._review_ttl if "hold" in exchange.notes else 0.0)
+        # A held request's slot must outlast its review, then the job it may become; so
+        # must the slot of one the moderation classifier, still thinking, may yet hold.
+        may_hold = "hold" in exchange.notes or MAY_HOLD in exchange.notes
+        lease_ttl = self._lease_ttl + (self._review_ttl if may_hold else 0.0)
         try:
             verdict = await self._limiter.acquire(
                 checks, lease_id=exchange.request_id, lease_ttl=lease_ttl

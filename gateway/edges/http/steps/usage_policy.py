@@ -2,27 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import structlog
 
-from gateway.core.errors import BadRequest, MissingToken, ModelNotAllowed, PolicyViolation
+from gateway.core.errors import (
+    BadRequest,
+    GatewayError,
+    MissingToken,
+    ModelNotAllowed,
+    PolicyViolation,
+)
 from gateway.core.generation_body import parse_generation
 from gateway.core.identity import JobLease, OwnedJob
 from gateway.core.limits import LimitCheck
-from gateway.core.policy import Action, Decision, LimitKind, Policy
+from gateway.core.policy import Action, Decision, LimitKind, Policy, TierRefusal
+from gateway.core.policy.judge import judge
+from gateway.core.policy.moderation import Moderation
 from gateway.core.review import HeldRequest, new_held_video_id, queued_video
 from gateway.core.routes import RouteKind
 from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
 from gateway.edges.http.steps.ownership import JOB_LEASE, store_failures_refused
+from gateway.ports.moderation import Moderator
 from gateway.ports.store import Store
 
 _log = structlog.get_logger("phasegate.policy")
 
 
+# Notes this step leaves for the steps after it.
+PENDING_MODERATION = "pending_moderation"
+# The classifier may still hold the request: its concurrency lease must outlast a review.
+MAY_HOLD = "may_hold"
+
+
 class UsagePolicy(PassiveStep):
-    def __init__(self, *, max_reference: int) -> None:
+    """Judges the request by its tier and the usage rules (`gateway.core.policy.judge`).
+
+    When rules of the caller's tier read the moderation classifier, the call to it starts
+    here and the decision waits for `ModerationVerdict`, so that the limit check runs
+    meanwhile; a request the other rules deny already is never sent to the classifier.
+    """
+
+    def __init__(self, *, max_reference: int, moderator: Moderator | None = None) -> None:
         self._max_reference = max_reference
+        self._moderator = moderator
 
     async def before(self, exchange: Exchange) -> Reply | None:
         if not exchange.route.kind.is_generation or exchange.body is None:
@@ -31,51 +55,87 @@ class UsagePolicy(PassiveStep):
         if caller is None:
             raise MissingToken()
         policy: Policy = exchange.notes["policy"]
-        is_remix = exchange.route.kind is RouteKind.REMIX_VIDEO
         request = parse_generation(
             exchange.body,
             exchange.header("content-type") or "",
-            is_remix=is_remix,
+            is_remix=exchange.route.kind is RouteKind.REMIX_VIDEO,
             max_reference=self._max_reference,
         )
         exchange.notes["request"] = request
-        # A remix inherits model, size and length from a job that passed these checks.
-        if not is_remix:
-            refusal = policy.check_tier(request, caller.tier)
-            if refusal is not None:
-                if refusal.status == 403:
-                    raise ModelNotAllowed(refusal.message, param=refusal.param)
-                raise BadRequest(refusal.message, param=refusal.param)
-        decision = policy.evaluate(request, caller.tier)
-        exchange.notes["decision"] = decision
-        if decision.hits:
-            # Until the audit log records decisions, shadow matches are visible here.
-            _log.info(
-                "policy_decision",
-                request_id=exchange.request_id,
-                principal=caller.subject,
-                tier=caller.tier,
-                action=decision.action.label,
-                rules=[
-                    {"id": hit.rule_id, "action": hit.action.label, "shadow": hit.shadow}
-                    for hit in decision.hits
-                ],
-                policy_version=decision.policy_version,
+        judgement = judge(policy, request, caller.tier)
+        decision = judgement.decision
+        if decision is None:
+            raise _tier_refusal(judgement.refusal)
+        service = policy.moderation
+        if (
+            service is not None
+            and self._moderator is not None
+            and decision.action is not Action.DENY
+            and policy.moderation_categories(caller.tier)
+        ):
+            exchange.notes["decision"] = decision  # until the classifier has answered
+            exchange.notes[PENDING_MODERATION] = asyncio.ensure_future(
+                self._moderator.classify(service, request.prompt)
             )
-        if decision.action is Action.DENY:
-            rule = decision.deciding_rule
-            raise PolicyViolation(
-                (rule.message if rule and rule.message else None)
-                or "This request is not allowed by the usage policy.",
-                rule=rule.rule_id if rule else None,
-            )
-        if decision.action is Action.HOLD:
-            # Answered by HoldForReview once the limits have reserved what the job will use.
-            exchange.notes["hold"] = decision
-        if decision.action is Action.FLAG:
-            flagged = ",".join(h.rule_id for h in decision.hits if not h.shadow)
-            exchange.upstream_headers.append(("x-phasegate-flags", flagged))
+            if policy.moderation_may_hold(caller.tier):
+                exchange.notes[MAY_HOLD] = True
+            return None
+        enforce(exchange, decision)
         return None
+
+    async def failed(self, exchange: Exchange) -> None:
+        _drop_pending(exchange)
+
+    async def refused(self, exchange: Exchange, error: GatewayError) -> None:
+        _drop_pending(exchange)
+
+
+def _tier_refusal(refusal: TierRefusal | None) -> GatewayError:
+    if refusal is None:
+        return BadRequest("This request exceeds what the tier may ask for.")
+    if refusal.status == 403:
+        return ModelNotAllowed(refusal.message, param=refusal.param)
+    return BadRequest(refusal.message, param=refusal.param)
+
+
+def _drop_pending(exchange: Exchange) -> None:
+    pending: asyncio.Future[Moderation] | None = exchange.notes.pop(PENDING_MODERATION, None)
+    if pending is not None:
+        pending.cancel()
+
+
+def enforce(exchange: Exchange, decision: Decision, *, message: str | None = None) -> None:
+    """Acts on the final decision: refuse (deny), hold for review, or mark (flag)."""
+    exchange.notes["decision"] = decision
+    caller = exchange.caller
+    if decision.hits and caller is not None:
+        # Until the audit log records decisions, shadow matches are visible here.
+        _log.info(
+            "policy_decision",
+            request_id=exchange.request_id,
+            principal=caller.subject,
+            tier=caller.tier,
+            action=decision.action.label,
+            rules=[
+                {"id": hit.rule_id, "action": hit.action.label, "shadow": hit.shadow}
+                for hit in decision.hits
+            ],
+            policy_version=decision.policy_version,
+        )
+    if decision.action is Action.DENY:
+        rule = decision.deciding_rule
+        raise PolicyViolation(
+            message
+            or (rule.message if rule and rule.message else None)
+            or "This request is not allowed by the usage policy.",
+            rule=rule.rule_id if rule else None,
+        )
+    if decision.action is Action.HOLD:
+        # Answered by HoldForReview once the limits have reserved what the job will use.
+        exchange.notes["hold"] = decision
+    if decision.action is Action.FLAG:
+        flagged = ",".join(h.rule_id for h in decision.hits if not h.shadow)
+        exchange.upstream_headers.append(("x-phasegate-flags", flagged))
 
 
 class HoldForReview(PassiveStep):
