@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo serve test lint typecheck check bench clean
+.PHONY: install demo serve test policy-test lint typecheck check bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/pytest
 
+# The shipped policy's own cases (policies/tests/*.yaml): what it must decide.
+policy-test: $(INSTALLED)
+	$(BIN)/phasegate policy test policies
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/ruff format --check gateway tests bench
@@ -27,7 +31,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: lint typecheck policy-test test
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/run.py

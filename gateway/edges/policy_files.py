@@ -29,6 +29,22 @@ def policy_sources(folder: Path) -> list[PolicyFile]:
     ]
 
 
+# Where a policy folder keeps its test cases (`phasegate policy test`); never policy files.
+CASES_FOLDER = "tests"
+
+
+def case_sources(path: Path) -> list[PolicyFile]:
+    """A case file, or every `*.yaml` in a folder of them (none: an empty list)."""
+    if path.is_file():
+        return [PolicyFile(name=str(path), text=path.read_text(encoding="utf-8"))]
+    if not path.is_dir():
+        raise PolicyFolderError(f"no test cases at {path}")
+    return [
+        PolicyFile(name=str(file), text=file.read_text(encoding="utf-8"))
+        for file in sorted(path.glob("*.yaml"))
+    ]
+
+
 def read_policy(folder: Path) -> Policy:
     """The compiled policy of a folder; raises `PolicyErrors` listing every problem."""
     return load_policy(policy_sources(folder), lambda relative: _read_list(folder, relative))
@@ -37,7 +53,10 @@ def read_policy(folder: Path) -> Policy:
 def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """What changes when any file under the folder changes: names, sizes, mtimes."""
     entries = []
+    cases = folder / CASES_FOLDER
     for path in sorted(folder.rglob("*")):
+        if path.is_relative_to(cases):
+            continue  # test cases change no policy
         try:
             if path.is_file():
                 stat = path.stat()

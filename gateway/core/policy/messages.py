@@ -34,6 +34,10 @@ _PREDICATES = {
 }
 
 
+# Lists whose items are named by a key: rules by `id`, phases and test cases by `name`.
+_NAMED_ITEMS = {"rules": ("rule", "id"), "phases": ("phase", "name"), "cases": ("case", "name")}
+
+
 def value_at(data: object, path: Sequence[PathKey]) -> object:
     """The value at `path` in `data`, or None when there is none."""
     for part in path:
@@ -58,8 +62,8 @@ def _route(item: object, index: int) -> str:
 
 def describe(data: object, path: Path) -> tuple[str, Path]:
     """The thing a path lies in (e.g. `rule 'x'`) and the rest of the path within it."""
-    if len(path) >= 2 and path[0] in ("rules", "phases") and isinstance(path[1], int):
-        kind, key = ("rule", "id") if path[0] == "rules" else ("phase", "name")
+    if len(path) >= 2 and path[0] in _NAMED_ITEMS and isinstance(path[1], int):
+        kind, key = _NAMED_ITEMS[path[0]]
         name = _named(value_at(data, path[:2]), key)
         if name is None:
             return f"{path[0]}[{path[1]}]", path[2:]
