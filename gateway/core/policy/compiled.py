@@ -226,15 +226,21 @@ class Policy:
         return any(r.uses_moderation and r.action is Action.HOLD and not r.shadow for r in rules)
 
     def evaluate(
-        self, request: GenerationRequest, tier: str, moderation: Moderation | None = None
+        self,
+        request: GenerationRequest,
+        tier: str,
+        moderation: Moderation | None = None,
+        *,
+        reading: Subject | None = None,
     ) -> Decision:
         """Every rule scoped to the tier, in order; the most severe enforced hit decides.
 
         `moderation` is the classifier's answer; without one, the rules that read it are
         passed over. When it failed, each such rule reads as the service's `on_error`
-        action (`allow`: not matched).
+        action (`allow`: not matched). `reading`, a subject of a request with the same
+        text, lends its readings of the text (see `Subject`).
         """
-        subject = Subject(request, moderation)
+        subject = Subject(request, moderation, reading=reading)
         failed = isinstance(moderation, ModerationFailure)
         on_error = self.moderation.on_error if self.moderation else Action.DENY
         hits: list[RuleHit] = []

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from gateway.core.policy.compiled import Policy, TierRefusal
 from gateway.core.policy.decision import Decision
+from gateway.core.policy.matchers import Subject
 from gateway.core.policy.moderation import Moderation
 from gateway.core.policy.request import GenerationRequest
 
@@ -35,16 +36,22 @@ class Judgement:
 
 
 def judge(
-    policy: Policy, request: GenerationRequest, tier: str, moderation: Moderation | None = None
+    policy: Policy,
+    request: GenerationRequest,
+    tier: str,
+    moderation: Moderation | None = None,
+    *,
+    reading: Subject | None = None,
 ) -> Judgement:
     """The policy's judgement of `request` from a caller of `tier`.
 
     A remix inherits model, size and length from a job that passed the tier's checks, so
     only its rules are judged. `moderation` is the classifier's answer for the prompt;
-    without it, the rules that read it are passed over (see `Policy.evaluate`).
+    without it, the rules that read it are passed over (see `Policy.evaluate`);
+    `reading` lends the readings of the same text made for an earlier request.
     """
     if not request.is_remix:
         refusal = policy.check_tier(request, tier)
         if refusal is not None:
             return Judgement(refusal, None)
-    return Judgement(None, policy.evaluate(request, tier, moderation))
+    return Judgement(None, policy.evaluate(request, tier, moderation, reading=reading))

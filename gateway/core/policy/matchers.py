@@ -57,13 +57,28 @@ class Subject:
 
     __slots__ = ("_normalized", "_term_results", "_words", "model", "moderation", "request")
 
-    def __init__(self, request: GenerationRequest, moderation: Moderation | None = None) -> None:
+    def __init__(
+        self,
+        request: GenerationRequest,
+        moderation: Moderation | None = None,
+        *,
+        reading: Subject | None = None,
+    ) -> None:
         self.request = request
         self.model = request.model or DEFAULT_MODEL
         self.moderation = moderation
         self._normalized: NormalizedText | None = None
         self._words: frozenset[str] | None = None
         self._term_results: dict[int, bool] = {}
+        if reading is not None and text_key(reading.request) == text_key(request):
+            # The same text read before (a replay's cache): its readings and term results
+            # hold for this request too, and what this one reads is kept for the next.
+            reading._read()
+            self._normalized, self._words = reading._normalized, reading._words
+            self._term_results = reading._term_results
+
+    def _read(self) -> None:
+        self._words = self.words
 
     @property
     def prompt(self) -> NormalizedText:
@@ -88,6 +103,12 @@ class Subject:
             )
             self._term_results[id(terms)] = known
         return known
+
+
+def text_key(request: GenerationRequest) -> str:
+    """What a subject's readings of text depend on: requests with the same key may share
+    them (see `Subject`'s `reading`)."""
+    return request.prompt
 
 
 class Matcher(Protocol):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -11,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.audit import records
+from gateway.core.audit.query import parse_instant
 from gateway.core.identity import PhaseChange
 from gateway.core.policy import Policy, PolicyError, PolicyErrors
 from gateway.core.policy.cases import CaseResult, load_cases, run_case
+from gateway.core.policy.replay import Replay, replayable_records
 from gateway.edges.admin import Refused
 from gateway.edges.cli.admin_commands import audit, load_checked_policy, with_store
 from gateway.edges.cli.options import add_setting_flags, settings_from
@@ -24,7 +29,9 @@ from gateway.edges.policy_files import (
     case_sources,
     read_policy,
 )
-from gateway.edges.settings import Settings
+from gateway.edges.settings import Settings, SettingsError
+from gateway.ports.audit import AuditUnavailable, open_audit_source
+from gateway.ports.audit.reading import blocks_of, may_hold
 
 
 def summary(policy: Policy, folder: Path) -> str:
@@ -114,6 +121,105 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _loaded(folder: Path) -> Policy:
+    try:
+        return read_policy(folder)
+    except PolicyErrors as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        raise Refused(f"{folder}: {len(exc.errors)} error(s); nothing replayed") from None
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> Replay:
+    current, new = _loaded(settings.policies), _loaded(Path(args.new_folder))
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        raise SettingsError(f"--since ({args.since}) must be before --until ({args.until})")
+    tiers = frozenset(args.tier or ())
+    try:
+        source = open_audit_source(settings.audit_url)
+    except ValueError as error:
+        raise SettingsError(f"--audit: {error}") from None
+    replay = Replay(current, new, examples=args.examples)
+    add = replay.add
+    try:
+        # Counting needs no order: chain by chain, without merging them by time.
+        for chain in source.chains():
+            if not may_hold(chain, args.since, args.until):
+                continue
+            blocks = blocks_of(source, chain)
+            for record in replayable_records(
+                blocks, tiers=tiers, since=args.since, until=args.until
+            ):
+                add(record)
+    except FileNotFoundError as error:
+        raise Refused(f"no audit log at {error.filename}") from None
+    except (OSError, AuditUnavailable) as error:
+        raise Refused(f"cannot read the audit log: {error}") from None
+    return replay
+
+
+def _print_replay(document: dict[str, Any], current: Path, new: Path) -> None:
+    print(
+        f"{document['total']:,} recorded request(s) judged under {current}"
+        f" ({document['current_version'][:12]}) and {new} ({document['new_version'][:12]})"
+    )
+    print(f"{document['changed']:,} would be decided otherwise")
+    for change in document["changes"]:
+        examples = ", ".join(change["examples"])
+        print(f"  {change['from']:>7} -> {change['to']:<7} {change['count']:>9,}  e.g. {examples}")
+    moved = [r for r in document["rules"] if r["newly_matched"] or r["no_longer_matched"]]
+    if moved:
+        print("rules that would match other requests:")
+        print_table(
+            [
+                {
+                    "rule": r["id"],
+                    "newly matched": f"{r['newly_matched']:,}",
+                    "no longer matched": f"{r['no_longer_matched']:,}",
+                    "e.g.": ", ".join(
+                        r["examples"]["newly_matched"] or r["examples"]["no_longer_matched"]
+                    ),
+                }
+                for r in moved
+            ],
+            ["rule", "newly matched", "no longer matched", "e.g."],
+        )
+    if document["unscored"]:
+        print(
+            f"{document['unscored']:,} request(s) have no recorded moderation scores:"
+            " their moderation rules were passed over"
+        )
+
+
+def cmd_policy_replay(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    replay = _replay(args, settings)
+    document = replay.document()
+    try:
+        if args.json:
+            print_json(document)
+        else:
+            _print_replay(document, settings.policies, Path(args.new_folder))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _instant(text: str) -> str:
+    try:
+        return parse_instant(text, time.time())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
+
+
 def _phase_document(settings: Settings) -> dict[str, Any]:
     policy = load_checked_policy(settings.policies)
 
@@ -186,6 +292,30 @@ def add_commands(commands: Any) -> dict[str, Callable[[argparse.Namespace], int]
     )
     test.add_argument("--json", action="store_true", help="print a JSON document")
     add_setting_flags(test, serve=False)
+    replay = policy_commands.add_parser(
+        "replay",
+        help="judge the recorded requests again under another policy folder: what would change",
+    )
+    replay.add_argument("new_folder", metavar="NEW_DIR", help="the policy folder to compare")
+    replay.add_argument(
+        "--since",
+        type=_instant,
+        metavar="WHEN",
+        help="from this time on: RFC 3339 (2026-11-26T09:30:00Z), a date, or 90s, 15m, 12h, 7d ago",
+    )
+    replay.add_argument("--until", type=_instant, metavar="WHEN", help="before this time")
+    replay.add_argument(
+        "--tier", action="append", metavar="TIER", help="only this tier's requests (repeatable)"
+    )
+    replay.add_argument(
+        "--examples",
+        type=_count,
+        default=5,
+        metavar="N",
+        help="request ids shown per change and per rule (default 5)",
+    )
+    replay.add_argument("--json", action="store_true", help="print a JSON document")
+    add_setting_flags(replay, serve=False)
 
     phase = commands.add_parser("phase", help="show or change the rollout phase")
     phase.add_argument("--json", action="store_true", help="print a JSON document")
@@ -201,6 +331,7 @@ def add_commands(commands: Any) -> dict[str, Callable[[argparse.Namespace], int]
 _POLICY_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_policy_check,
     "test": cmd_policy_test,
+    "replay": cmd_policy_replay,
 }
 
 
