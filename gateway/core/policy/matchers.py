@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,7 +70,7 @@ class Subject:
         self._normalized: NormalizedText | None = None
         self._words: frozenset[str] | None = None
         self._term_results: dict[int, bool] = {}
-        if reading is not None and text_key(reading.request) == text_key(request):
+        if reading is not None and _text_key_of(reading.request) == _text_key_of(request):
             # The same text read before (a replay's cache): its readings and term results
             # hold for this request too, and what this one reads is kept for the next.
             reading._read()
@@ -105,10 +105,14 @@ class Subject:
         return known
 
 
-def text_key(request: GenerationRequest) -> str:
-    """What a subject's readings of text depend on: requests with the same key may share
-    them (see `Subject`'s `reading`)."""
-    return request.prompt
+def text_key(prompt: str, params: Mapping[str, object]) -> Hashable:
+    """What a subject's readings of text depend on, of a request's prompt and other
+    fields: requests with the same key may share them (see `Subject`'s `reading`)."""
+    return prompt
+
+
+def _text_key_of(request: GenerationRequest) -> Hashable:
+    return text_key(request.prompt, request.params)
 
 
 class Matcher(Protocol):

@@ -125,6 +125,11 @@ class _Outcome:
     newly: tuple[str, ...]
     no_longer: tuple[str, ...]
     unscored: bool
+    quiet: bool = field(init=False)  # nothing to count but the request itself
+
+    def __post_init__(self) -> None:
+        quiet = not (self.change or self.newly or self.no_longer or self.unscored)
+        object.__setattr__(self, "quiet", quiet)
 
 
 @dataclass(slots=True)
@@ -156,17 +161,50 @@ class Replay:
         self._cache: OrderedDict[Hashable, _Outcome] = OrderedDict()
         self._cache_size = cache
         # Most of a judgement is reading the prompt: read each text once while it is here.
-        self._readings: OrderedDict[str, tuple[Subject, tuple[bool, ...]]] = OrderedDict()
+        self._readings: OrderedDict[Hashable, tuple[Subject, tuple[bool, ...]]] = OrderedDict()
         self._text_tests = _text_tests(current) + _text_tests(new)
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Judge one replayable record (see `replayable`) under both policies."""
-        request = recorded_request(record)
-        outcome = self._outcome(request, record["tier"], record.get("moderation"))
+        # Once per record of the log: the common path (a judgement seen before) is kept
+        # to a few dictionary look-ups on the record's own fields.
+        get = record.get
+        prompt: str = record["prompt"]
+        tier: str = record["tier"]
+        params = get("params")
+        if type(params) is not dict:
+            params = {}
+        recorded = get("moderation")
+        reading = self._readings.get(text_key(prompt, params))
+        if reading is None:
+            reading = self._read(recorded_request(record))
+        # A judgement depends on the text only through what the policies' text tests
+        # (term lists, regexes) make of it: judged once per such outcome and the rest.
+        key = (
+            tier,
+            get("model"),
+            tuple(params.items()),
+            # 1 == 1.0 == True to a dict; the types keep apart what a policy tells apart.
+            tuple(map(type, params.values())),
+            get("input_reference") is not None,
+            get("route") == _REMIX_ROUTE,
+            None if recorded is None else _moderation_key(recorded),
+            reading[1],
+        )
+        try:
+            outcome = self._cache.get(key)
+        except TypeError:  # a parameter no gateway writes (a list, say): not cached
+            outcome = self._judged(recorded_request(record), tier, recorded, reading[0])
+        else:
+            if outcome is None:
+                request = recorded_request(record)
+                outcome = self._cache[key] = self._judged(request, tier, recorded, reading[0])
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         self.total += 1
-        self.unscored += outcome.unscored
-        if outcome.change is None and not outcome.newly and not outcome.no_longer:
+        if outcome.quiet:
             return
+        self.unscored += outcome.unscored
         request_id = str(record.get("request_id"))
         limit = self._examples
         if outcome.change is not None:
@@ -179,32 +217,6 @@ class Replay:
             self._newly.setdefault(rule_id, _Tally()).add(request_id, limit)
         for rule_id in outcome.no_longer:
             self._no_longer.setdefault(rule_id, _Tally()).add(request_id, limit)
-
-    def _outcome(self, request: GenerationRequest, tier: str, recorded: object) -> _Outcome:
-        # A judgement is a function of everything but the text, and of what the policies'
-        # text tests (term lists, regexes) make of the text: judged once per such pair.
-        reading, outcomes = self._reading(request)
-        params = request.params
-        key = (
-            tier,
-            request.model,
-            tuple(params.items()),
-            # 1 == 1.0 == True to a dict; the types keep apart what a policy tells apart.
-            tuple(map(type, params.values())),
-            request.input_reference is not None,
-            request.is_remix,
-            None if recorded is None else _moderation_key(recorded),
-            outcomes,
-        )
-        try:
-            known = self._cache.get(key)
-        except TypeError:  # a parameter no gateway writes (a list, say): not cached
-            return self._judged(request, tier, recorded, reading)
-        if known is None:
-            known = self._cache[key] = self._judged(request, tier, recorded, reading)
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return known
 
     def _judged(
         self, request: GenerationRequest, tier: str, recorded: object, reading: Subject
@@ -226,17 +238,15 @@ class Replay:
             unscored=unscored,
         )
 
-    def _reading(self, request: GenerationRequest) -> tuple[Subject, tuple[bool, ...]]:
-        """The subject of the first request seen with this text (see `text_key`), and
-        what each text test of either policy makes of the text."""
-        key = text_key(request)
-        reading = self._readings.get(key)
-        if reading is None:
-            subject = Subject(request)
-            outcomes = tuple(test.matches(subject) for test in self._text_tests)
-            reading = self._readings[key] = (subject, outcomes)
-            if len(self._readings) > self._cache_size:
-                self._readings.popitem(last=False)
+    def _read(self, request: GenerationRequest) -> tuple[Subject, tuple[bool, ...]]:
+        """A subject of the request's text (see `text_key`), kept for the next request
+        with it, and what each text test of either policy makes of the text."""
+        subject = Subject(request)
+        outcomes = tuple(test.matches(subject) for test in self._text_tests)
+        key = text_key(request.prompt, request.params)
+        reading = self._readings[key] = (subject, outcomes)
+        if len(self._readings) > self._cache_size:
+            self._readings.popitem(last=False)
         return reading
 
     def document(self) -> dict[str, Any]:
