@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import httpx
 
@@ -67,6 +67,35 @@ _STDERR: dict[int, str] = {}
 def stderr_of(ended: subprocess.Popen[str]) -> str:
     """What a process started by `process()` wrote to standard error, once it ended."""
     return _STDERR[ended.pid]
+
+
+def serving(port: int, upstream: str, settings: list[str], *extra: str) -> subprocess.Popen[str]:
+    """`phasegate serve` for tests that send their own signals and read the exit status
+    (end it with `exit_status`)."""
+    # Not `process()`: the caller decides how the gateway stops. The output goes to a file,
+    # not a pipe: a pipe nobody reads while the gateway logs every request fills up, and
+    # the gateway stalls on its next log line.
+    arguments = ["serve", "--port", str(port), "--upstream", upstream, *settings, *extra]
+    output = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by exit_status
+    gateway = subprocess.Popen(
+        [*PHASEGATE, *arguments], stdout=output, stderr=subprocess.STDOUT, text=True
+    )
+    _OUTPUTS[gateway.pid] = output
+    return gateway
+
+
+_OUTPUTS: dict[int, IO[str]] = {}
+
+
+def exit_status(gateway: subprocess.Popen[str], timeout: float = 30) -> int:
+    """Wait for the exit of a gateway started by `serving`; its output joins the secrets
+    sweep like any process's."""
+    gateway.wait(timeout=timeout)
+    with _OUTPUTS.pop(gateway.pid) as output:
+        output.seek(0)
+        arguments = cast(list[str], gateway.args)  # serving passes a list of str
+        SWEEP.add_process(arguments[len(PHASEGATE) :], output.read(), None)
+    return gateway.returncode
 
 
 def wait_ready(url: str, timeout: float = 15) -> httpx.Response:

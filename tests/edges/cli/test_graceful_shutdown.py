@@ -11,28 +11,25 @@ import contextlib
 import json
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, cast
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.processes import (
-    PHASEGATE,
     access_token,
+    exit_status,
     grant_credential,
     process,
     run,
+    serving,
     wait_ready,
 )
 from tests.support.redis_server import redis_server
-from tests.support.secrets_sweep import SWEEP
 from tests.support.servers import free_port
 
 VIDEO = {"model": "sora-2", "prompt": "a lighthouse in fog", "seconds": "4"}
@@ -48,32 +45,6 @@ def _mock_model(*extra: str) -> Iterator[str]:
         yield url
 
 
-def _serve(port: int, upstream: str, settings: list[str], *extra: str) -> subprocess.Popen[str]:
-    # Not `process()`: these tests send their own signals and read the exit status. The
-    # output goes to a file, not a pipe: a pipe nobody reads while the gateway logs every
-    # request fills up, and the gateway stalls on its next log line.
-    arguments = ["serve", "--port", str(port), "--upstream", upstream, *settings, *extra]
-    output = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by _stopped
-    gateway = subprocess.Popen(
-        [*PHASEGATE, *arguments], stdout=output, stderr=subprocess.STDOUT, text=True
-    )
-    _OUTPUTS[gateway.pid] = output
-    return gateway
-
-
-_OUTPUTS: dict[int, IO[str]] = {}
-
-
-def _stopped(gateway: subprocess.Popen[str], timeout: float = 30) -> int:
-    """Wait for the exit; its output joins the secrets sweep like any process's."""
-    gateway.wait(timeout=timeout)
-    with _OUTPUTS.pop(gateway.pid) as output:
-        output.seek(0)
-        arguments = cast(list[str], gateway.args)  # _serve passes a list of str
-        SWEEP.add_process(arguments[len(PHASEGATE) :], output.read(), None)
-    return gateway.returncode
-
-
 def test_sigterm_drains_then_finishes_a_download_in_flight(
     tmp_path: Path, unlimited_policies: Path
 ) -> None:
@@ -82,7 +53,7 @@ def test_sigterm_drains_then_finishes_a_download_in_flight(
     with _mock_model("--content-size", "8MiB") as upstream:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        gateway = _serve(port, upstream, settings, "--drain-delay", "1s")
+        gateway = serving(port, upstream, settings, "--drain-delay", "1s")
         try:
             assert wait_ready(f"{url}/readyz").status_code == 200
             token = access_token(url, grant_credential(settings, "artist", "invited_artists"))
@@ -102,11 +73,11 @@ def test_sigterm_drains_then_finishes_a_download_in_flight(
                     received += len(chunk)
                     time.sleep(0.02)  # a slow reader: the stream outlives the drain delay
             assert received == CONTENT_SIZE
-            assert _stopped(gateway) == 0
+            assert exit_status(gateway) == 0
         finally:
             if gateway.poll() is None:
                 gateway.kill()
-                _stopped(gateway)
+                exit_status(gateway)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/healthz")
 
@@ -176,7 +147,7 @@ def test_a_rolling_restart_of_two_replicas_under_load_loses_no_request(
     with _mock_model() as upstream:
         ports = [free_port(), free_port()]
         urls = [f"http://127.0.0.1:{port}" for port in ports]
-        replicas = [_serve(port, upstream, settings, *replica_options) for port in ports]
+        replicas = [serving(port, upstream, settings, *replica_options) for port in ports]
         try:
             for url in urls:
                 assert wait_ready(f"{url}/readyz").status_code == 200
@@ -202,8 +173,8 @@ def test_a_rolling_restart_of_two_replicas_under_load_loses_no_request(
                 await asyncio.sleep(0.5)
                 for index, port in enumerate(ports):
                     replicas[index].send_signal(signal.SIGTERM)
-                    assert await asyncio.to_thread(_stopped, replicas[index]) == 0
-                    replicas[index] = _serve(port, upstream, settings, *replica_options)
+                    assert await asyncio.to_thread(exit_status, replicas[index]) == 0
+                    replicas[index] = serving(port, upstream, settings, *replica_options)
                     await asyncio.to_thread(_until_ready, urls[index])
                     await balancer.back_in(urls[index])
                 restarted.set()
@@ -222,7 +193,7 @@ def test_a_rolling_restart_of_two_replicas_under_load_loses_no_request(
             for replica in replicas:
                 if replica.poll() is None:
                     replica.send_signal(signal.SIGINT)
-                _stopped(replica)
+                exit_status(replica)
 
 
 def _worker_pids(parent: int) -> list[int]:
@@ -260,7 +231,7 @@ def test_workers_share_the_port_reload_on_sighup_and_stop_on_sigterm(
         ]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        gateway = _serve(port, upstream, settings, "--workers", "2", "--drain-delay", "0s")
+        gateway = serving(port, upstream, settings, "--workers", "2", "--drain-delay", "0s")
         try:
             assert wait_ready(f"{url}/readyz").status_code == 200
             deadline = time.monotonic() + 20
@@ -297,12 +268,12 @@ def test_workers_share_the_port_reload_on_sighup_and_stop_on_sigterm(
             assert after != before
 
             gateway.send_signal(signal.SIGTERM)
-            assert _stopped(gateway) == 0
+            assert exit_status(gateway) == 0
             assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
         finally:
             if gateway.poll() is None:
                 gateway.kill()
-                _stopped(gateway)
+                exit_status(gateway)
 
 
 def _generation_requests_counted(url: str) -> float:
