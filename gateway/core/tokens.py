@@ -31,7 +31,7 @@ class UnknownSigningKey(InvalidToken):
 class TokenRules:
     issuer: str
     audience: str
-    lifetime: float
+    lifetime: float  # of the tokens issued, and the longest `exp - iat` accepted (+ leeway)
     leeway: float = 30.0
 
 
@@ -109,7 +109,12 @@ def verify(token: str, keys: KeyRing, rules: TokenRules) -> AccessClaims:
         raise InvalidToken(f"The access token lacks the {exc.claim!r} claim.") from None
     except jwt.InvalidTokenError:
         raise InvalidToken("The access token's signature or claims are invalid.") from None
-    return _claims(payload, key.kid)
+    claims = _claims(payload, key.kid)
+    # A gateway key signs nothing longer-lived than the gateway issues: a longer token is
+    # forged with a stolen key, or minted by a bug, and either way must not outlive them.
+    if claims.expires_at - claims.issued_at > rules.lifetime + rules.leeway:
+        raise InvalidToken("The access token's lifetime is longer than this gateway issues.")
+    return claims
 
 
 def _claims(payload: dict[str, Any], kid: str) -> AccessClaims:

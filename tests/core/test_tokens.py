@@ -403,6 +403,30 @@ def test_iat_slightly_ahead_within_leeway_is_accepted(ring: KeyRing, key: Signin
     assert verify(token, ring, RULES).issued_at == now + 5
 
 
+@pytest.mark.parametrize("lifetime", [900 + 31, 10 * 365 * 86_400])
+def test_lifetime_beyond_the_issued_one_is_refused(
+    lifetime: int, ring: KeyRing, key: SigningKey
+) -> None:
+    """A token signed by the gateway's key but meant to live longer than the tokens it
+    issues (plus the leeway) is refused, however current it is."""
+    now = _now()
+    token = es256_token(_header(key), _payload(iat=now, exp=now + lifetime), key.private)
+    assert (
+        _refusal(token, ring).message
+        == "The access token's lifetime is longer than this gateway issues."
+    )
+
+
+def test_lifetime_up_to_the_issued_one_and_leeway_is_accepted(
+    ring: KeyRing, key: SigningKey
+) -> None:
+    """The longest token the gateway issues, and one up to the leeway longer, verify."""
+    now = _now()
+    for lifetime in (900, 900 + 30):
+        token = es256_token(_header(key), _payload(iat=now, exp=now + lifetime), key.private)
+        assert verify(token, ring, RULES).expires_at == now + lifetime
+
+
 @pytest.mark.parametrize("claim", ["iat", "exp"])
 @pytest.mark.parametrize("value", ["soon", [1], {"t": 1}])
 def test_non_numeric_times_are_refused(

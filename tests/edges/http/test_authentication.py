@@ -232,6 +232,23 @@ HOSTILE = [
         reason="has expired",
     ),
     Hostile(
+        "ten-year-lifetime",
+        lambda s: _bearer(s.signed(payload=s.payload(exp=s.now + 10 * 365 * 86_400))),
+        reason="lifetime is longer than this gateway issues",
+    ),
+    Hostile(
+        "lifetime-past-token-ttl-and-leeway",
+        lambda s: _bearer(
+            s.signed(payload=s.payload(exp=s.now + int(s.gateway.settings.token_ttl) + 31))
+        ),
+        reason="lifetime is longer than this gateway issues",
+    ),
+    Hostile(
+        "no-iat",
+        lambda s: _bearer(s.signed(payload={k: v for k, v in s.payload().items() if k != "iat"})),
+        reason="lacks the 'iat' claim",
+    ),
+    Hostile(
         "not-yet-valid",
         lambda s: _bearer(s.signed(payload=s.payload(nbf=s.now + 300))),
         reason="not valid yet",
@@ -489,6 +506,23 @@ def test_the_claims_cache_is_keyed_by_digest_never_by_the_token(
         assert not any(token in text for text in texts), "the cache holds a token's text"
         signature = token.split(".")[2]
         assert not any(signature in text for text in texts), "the cache holds a signature"
+
+
+def test_a_token_refused_for_its_lifetime_is_never_cached(
+    verify_calls: list[str], mock_model: AppServer, start_gateway: GatewayFactory
+) -> None:
+    """A token signed by the gateway's key for ten years is refused on every use, each time
+    verified again rather than answered from the claims cache, and reaches nothing."""
+    gateway = start_gateway(mock_model.url)
+    scene = Scene.of(gateway, mock_model)
+    long_lived = scene.signed(payload=scene.payload(exp=scene.now + 10 * 365 * 86_400))
+    _clear_upstream(mock_model)
+    for _ in range(3):
+        refused = httpx.get(f"{gateway.url}/v1/videos", headers=_bearer(long_lived))
+        _assert_invalid_token(refused)
+    assert verify_calls.count(long_lived) == 3
+    assert _upstream_requests(mock_model) == []
+    _accepted(gateway, _bearer(scene.signed()))
 
 
 def test_revocation_reaches_a_cached_token(
