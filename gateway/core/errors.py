@@ -39,6 +39,20 @@ class BadRequest(GatewayError):
     type = "invalid_request_error"
 
 
+class RequestHeadTimeout(GatewayError):
+    """The request line and headers did not arrive in time."""
+
+    status = 408
+    code = "request_timeout"
+    type = "invalid_request_error"
+
+
+class RequestHeadTooLarge(GatewayError):
+    status = 431
+    code = "request_head_too_large"
+    type = "invalid_request_error"
+
+
 class VideoNotReady(GatewayError):
     """Content asked of a job that has not completed (the model API's own answer shape)."""
 

@@ -43,6 +43,7 @@ class Settings:
     workers: int = 1
     drain_delay: float = 5.0
     shutdown_timeout: float = 30.0
+    header_timeout: float = 10.0
     lease_ttl: float = 3600.0
     review_ttl: float = 259_200.0
     token_ttl: float = 900.0
@@ -211,6 +212,12 @@ OPTIONS: tuple[Option, ...] = (
         "shutdown_timeout",
         parse_duration,
         "how long in-flight requests may take to finish once the gateway stops",
+        "DURATION",
+    ),
+    Option(
+        "header_timeout",
+        parse_duration,
+        "how long a request line and headers may take to arrive (then 408)",
         "DURATION",
     ),
     Option("token_ttl", parse_duration, "access token lifetime", "DURATION"),

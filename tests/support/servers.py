@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from gateway.edges.cli.serve import uvicorn_config
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -19,23 +21,13 @@ def free_port() -> int:
 
 
 class AppServer:
-    """An ASGI app served by uvicorn (uvloop + httptools, as in production) in a thread."""
+    """An ASGI app served in a thread as `phasegate serve` serves it: uvicorn on uvloop, with
+    the gateway's connection protocol over httptools."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, header_timeout: float = 10.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            server_header=False,
-            proxy_headers=False,
-        )
+        config = uvicorn_config(app, "127.0.0.1", self.port, header_timeout=header_timeout)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket
 import sys
 
-import uvicorn
-
 from gateway.core.policy import PolicyErrors
 from gateway.edges.cli.graceful import DrainingServer
+from gateway.edges.cli.http_connection import ConnectionRules, GatewayConfig
 from gateway.edges.cli.workers import bind, run_workers
 from gateway.edges.http.app import create_app
 from gateway.edges.logging import configure_logging
@@ -31,14 +30,20 @@ def check_serveable(settings: Settings) -> None:
 
 
 def uvicorn_config(
-    app: object, host: str, port: int, *, shutdown_timeout: float = 30.0
-) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+    app: object,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 30.0,
+    header_timeout: float = 10.0,
+) -> GatewayConfig:
+    """uvicorn on uvloop, with httptools behind the gateway's connection protocol."""
+    return GatewayConfig(
+        app,
+        ConnectionRules(header_timeout=header_timeout),
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -80,7 +85,11 @@ def serve_on(settings: Settings, sockets: list[socket.socket] | None = None) -> 
         return _invalid_policy(settings, exc)
     server = DrainingServer(
         uvicorn_config(
-            app, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout
+            app,
+            settings.host,
+            settings.port,
+            shutdown_timeout=settings.shutdown_timeout,
+            header_timeout=settings.header_timeout,
         ),
         start_draining=app.draining.start,
         drain_delay=settings.drain_delay,
