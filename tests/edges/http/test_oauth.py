@@ -7,11 +7,13 @@ import time
 
 import httpx
 import jwt
+import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from gateway.ports.store import SqliteStore
 from tests.conftest import Gateway, GatewayFactory
 from tests.support.identity import Credential
+from tests.support.raw_http import exchange
 from tests.support.servers import AppServer
 from tests.support.tokens import gateway_signing_key, public_jwk
 
@@ -149,6 +151,63 @@ def test_bad_token_requests(gateway: Gateway) -> None:
         auth=auth,
     )
     assert huge.status_code == 413
+
+
+OVERSIZED_FORM = b"grant_type=client_credentials&pad=" + b"x" * (1024 * 1024)
+TOO_LARGE = {"error": "invalid_request", "error_description": "The request body is too large."}
+
+
+def test_an_oversized_form_gets_413_over_httpx(gateway: Gateway) -> None:
+    """A 1 MiB form is answered 413 in RFC 6749 form, and the client goes on working."""
+    credential = gateway.grant("alice")
+    auth = (credential.client_id, credential.client_secret)
+    with httpx.Client(base_url=gateway.url, auth=auth) as client:
+        huge = client.post(
+            "/oauth/token",
+            content=OVERSIZED_FORM,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert (huge.status_code, huge.json()) == (413, TOO_LARGE)
+        assert huge.headers["cache-control"] == "no-store"
+        assert client.post("/oauth/token", data=TOKEN_FORM).status_code == 200
+
+
+def _form_head(version: bytes = b"1.1", *fields: bytes) -> bytes:
+    lines = [
+        b"POST /oauth/token HTTP/" + version,
+        b"Host: gateway",
+        b"Content-Type: application/x-www-form-urlencoded",
+        *fields,
+    ]
+    return b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+
+
+def _chunked(body: bytes, size: int = 64 * 1024) -> bytes:
+    chunks = [body[at : at + size] for at in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+
+
+LENGTH = b"Content-Length: %d" % len(OVERSIZED_FORM)
+RAW_OVERSIZED_FORMS = {
+    "keep-alive": (_form_head(b"1.1", LENGTH), OVERSIZED_FORM),
+    "connection-close": (_form_head(b"1.1", LENGTH, b"Connection: close"), OVERSIZED_FORM),
+    "http-1.0": (_form_head(b"1.0", LENGTH), OVERSIZED_FORM),
+    "chunked": (_form_head(b"1.1", b"Transfer-Encoding: chunked"), _chunked(OVERSIZED_FORM)),
+    "expect-100-continue": (_form_head(b"1.1", LENGTH, b"Expect: 100-continue"),),
+}
+
+
+@pytest.mark.parametrize("framing", RAW_OVERSIZED_FORMS)
+def test_an_oversized_form_gets_413_and_no_reset_on_a_raw_socket(
+    framing: str, gateway: Gateway
+) -> None:
+    """Sent whole however the connection is meant to go on (or not), or announced with
+    `Expect: 100-continue`: the 413 in RFC 6749 form arrives, and the gateway ends the
+    connection with an end of stream, never a reset that would destroy the answer."""
+    outcome = exchange(gateway.server.port, RAW_OVERSIZED_FORMS[framing], deadline=20)
+    assert outcome.status == 413
+    assert outcome.json() == TOO_LARGE
+    assert outcome.ending == "closed"
 
 
 def test_introspection(gateway: Gateway) -> None:

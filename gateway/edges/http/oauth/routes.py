@@ -32,6 +32,11 @@ async def _form(request: Request) -> dict[str, str] | Response:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return _oauth_error(400, "invalid_request", "Send application/x-www-form-urlencoded.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        # Answered before reading: the connection then ends without a reset (the body
+        # that follows is read and dropped, see gateway/edges/cli/http_connection.py).
+        return _oauth_error(413, "invalid_request", "The request body is too large.")
     body = b""
     async for chunk in request.stream():
         body += chunk
