@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 import sys
+from multiprocessing.synchronize import Event
 
 from gateway.core.policy import PolicyErrors
 from gateway.edges.cli.graceful import DrainingServer
 from gateway.edges.cli.http_connection import ConnectionRules, GatewayConfig
-from gateway.edges.cli.workers import bind, run_workers
+from gateway.edges.cli.listener import bind
+from gateway.edges.cli.workers import run_workers
 from gateway.edges.http.app import create_app
 from gateway.edges.logging import configure_logging
 from gateway.edges.policy_files import read_policy
@@ -77,7 +79,11 @@ def run_serve(settings: Settings) -> int:
         return run_workers(settings, listener, serve_worker)
 
 
-def serve_on(settings: Settings, sockets: list[socket.socket] | None = None) -> int:
+def serve_on(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    gateway_stops: Event | None = None,
+) -> int:
     """One gateway process: the app on uvicorn, draining on SIGTERM (see graceful.py)."""
     try:
         app = create_app(settings)
@@ -93,16 +99,17 @@ def serve_on(settings: Settings, sockets: list[socket.socket] | None = None) -> 
         ),
         start_draining=app.draining.start,
         drain_delay=settings.drain_delay,
+        closes_listener=gateway_stops.is_set if gateway_stops is not None else lambda: True,
     )
     server.run(sockets=sockets)
     return 0 if server.started else 1
 
 
-def serve_worker(settings: Settings, sockets: list[socket.socket]) -> None:
+def serve_worker(settings: Settings, sockets: list[socket.socket], gateway_stops: Event) -> None:
     """The body of one `--workers` process (spawned: it sets up its own logging)."""
     configure_logging(settings.log_level)
     try:
-        status = serve_on(settings, sockets)
+        status = serve_on(settings, sockets, gateway_stops)
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it drained for
         status = 0
     sys.exit(status)

@@ -5,8 +5,9 @@ builds its own app, event loop and connections from the settings). The kernel sp
 connections among the workers accepting on the socket. The parent only supervises:
 
 - SIGTERM / SIGINT are passed on to every worker (each drains and shuts down as one
-  process would, see graceful.py); the parent waits for them, then exits 0. Workers
-  still running after their drain and shutdown deadlines are killed.
+  process would, see graceful.py); the parent closes its copy of the socket, waits for
+  them, then exits 0. Workers still running after their drain and shutdown deadlines are
+  killed.
 - SIGHUP is passed on: every worker reloads its policy.
 - A worker that dies is replaced, unless it died while starting (a bad setting or a
   dependency missing at start would kill every replacement the same way): then all
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Final
 
@@ -47,23 +49,16 @@ _STARTUP_GRACE_SECONDS: Final = 10.0
 # Beyond a worker's own drain and shutdown deadlines, before the parent kills it.
 _KILL_MARGIN_SECONDS: Final = 5.0
 
-# Runs in the worker process; its exit status is the worker's.
-ServeOne = Callable[[Settings, list[socket.socket]], None]
+# Runs in the worker process; its exit status is the worker's. The event is set before
+# the workers are told to stop when the whole gateway stops (rather than one worker, killed
+# alone and replaced): only then may a worker stop the shared socket taking connections.
+ServeOne = Callable[[Settings, list[socket.socket], Event], None]
 
 
 @dataclass
 class _Worker:
     process: BaseProcess
     started_at: float
-
-
-def bind(settings: Settings) -> socket.socket:
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.set_inheritable(True)
-    return sock
 
 
 def run_workers(settings: Settings, sock: socket.socket, serve_one: ServeOne) -> int:
@@ -110,6 +105,7 @@ class _Supervisor:
         self._serve_one = serve_one
         self._metrics_dir = metrics_dir
         self._context = multiprocessing.get_context("spawn")
+        self._gateway_stops = self._context.Event()
         self._stop_deadline: float | None = None
         self.done = False
         self.status = 0
@@ -120,18 +116,25 @@ class _Supervisor:
 
     def _start(self) -> _Worker:
         process = self._context.Process(
-            target=self._serve_one, args=(self._settings, [self._sock]), daemon=False
+            target=self._serve_one,
+            args=(self._settings, [self._sock], self._gateway_stops),
+            daemon=False,
         )
         process.start()
         return _Worker(process, time.monotonic())
 
     def forward(self, sig: int) -> None:
+        if sig != signal.SIGHUP:
+            self._gateway_stops.set()
         _signal_all(self.workers, sig)
         if sig != signal.SIGHUP:
             delay = self._settings.drain_delay if sig == signal.SIGTERM else 0.0
             self._stopping(delay)
 
     def _stopping(self, delay: float) -> None:
+        # No worker is started from now on: the socket lives on in the workers alone, and
+        # closes when the last of them has closed it.
+        self._sock.close()
         if self._stop_deadline is None:
             self._stop_deadline = (
                 time.monotonic() + delay + self._settings.shutdown_timeout + _KILL_MARGIN_SECONDS
@@ -159,6 +162,7 @@ class _Supervisor:
         if time.monotonic() - worker.started_at < _STARTUP_GRACE_SECONDS:
             _log.error("worker_failed_at_start", exit_code=worker.process.exitcode)
             self.status = 1
+            self._gateway_stops.set()
             _signal_all(self.workers, signal.SIGINT)
             self._stopping(0.0)
             return
