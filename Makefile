@@ -25,8 +25,8 @@ policy-test: $(INSTALLED)
 	$(BIN)/phasegate policy test policies
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check gateway tests bench
-	$(BIN)/ruff format --check gateway tests bench
+	$(BIN)/ruff check gateway tests bench deploy
+	$(BIN)/ruff format --check gateway tests bench deploy
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy

@@ -42,11 +42,7 @@ COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 NGINX_CONF = DEPLOY / "nginx.conf"
 EXAMPLE_SECRET = "secret.example.yaml"
-REGENERATE = (
-    "kubectl create configmap phasegate-policies --from-file=policies/ "
-    "--from-file=policies/lists/ --dry-run=client -o yaml "
-    "> deploy/kubernetes/policies-configmap.yaml"
-)
+REGENERATE = "python deploy/kubernetes/sync_policies.py"
 # The oldest and the newest Kubernetes the schema package carries (autoscaling/v2 and
 # policy/v1, the newest APIs used here, are GA since 1.23 and 1.21).
 KUBERNETES_VERSIONS = (
@@ -461,7 +457,8 @@ def test_the_policy_configmap_is_the_policies_folder() -> None:
     shipped = {
         str(path.relative_to(POLICIES)): path.read_text()
         for path in sorted(POLICIES.rglob("*"))
-        if path.is_file()
+        # The policy test cases are for `phasegate policy test`, not for the gateway.
+        if path.is_file() and path.relative_to(POLICIES).parts[0] != "tests"
     }
     assert _projection() == shipped, f"regenerate the ConfigMap: {REGENERATE}"
     container = _container()
