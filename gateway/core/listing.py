@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.core.errors import BadRequest
+from gateway.core.numbers import whole_number
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -20,14 +21,15 @@ class ListQuery:
 
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
-    raw_limit = params.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    raw_limit = params.get("limit")
+    limit = DEFAULT_LIMIT if raw_limit is None else whole_number(raw_limit)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}.", param="limit")
     order = params.get("order", "desc")
     if order not in ("asc", "desc"):
         raise BadRequest("order must be asc or desc.", param="order")
     after = params.get("after") or None
-    return ListQuery(after=after, limit=int(raw_limit), newest_first=order == "desc")
+    return ListQuery(after=after, limit=limit, newest_first=order == "desc")
 
 
 def list_document(videos: Sequence[Mapping[str, Any]], has_more: bool) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)")
+_DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)", re.ASCII)
 _DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
-_SIZE = re.compile(r"(?P<number>\d+)(?P<unit>B|KiB|MiB|GiB|KB|MB|GB)?")
+_SIZE = re.compile(r"(?P<number>\d+)(?P<unit>B|KiB|MiB|GiB|KB|MB|GB)?", re.ASCII)
 _SIZE_BYTES = {
     None: 1,
     "B": 1,

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.core.client_address import NO_TRUSTED_PROXIES, TrustedProxies
+from gateway.core.numbers import whole_number
 from gateway.core.units import parse_duration, parse_duration_or_zero, parse_size
 
 MiB = 1024 * 1024
@@ -78,15 +79,17 @@ class Settings:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    number = whole_number(text)
+    if number is None or not 0 <= number <= 65535:
         raise ValueError(f"{text!r} is not a port number (0-65535)")
-    return int(text)
+    return number
 
 
 def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    number = whole_number(text)
+    if number is None or number < 1:
         raise ValueError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
+    return number
 
 
 def _url(*schemes: str) -> Callable[[str], str]:
@@ -107,7 +110,7 @@ def _url(*schemes: str) -> Callable[[str], str]:
 def _cluster_ports_ok(netloc: str) -> bool:
     for node in netloc.rpartition("@")[2].split(","):
         _, colon, port = node.rpartition(":") if not node.endswith("]") else ("", "", "")
-        if not node or (colon and not port.isdigit()):
+        if not node or (colon and whole_number(port) is None):
             return False
     return True
 

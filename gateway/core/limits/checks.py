@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.core.limits.gcra import to_micros
+from gateway.core.numbers import as_number
 from gateway.core.policy.limits import LimitKind, LimitScope, LimitSpec
 from gateway.core.policy.request import ParamValue
 
@@ -84,18 +85,12 @@ class LimitCheck:
 
 
 def parse_cost(name: str, value: ParamValue) -> float:
-    """A cost parameter's value as a number: a number, or a string holding one."""
-    number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
+    """A cost parameter's value as a number: a number, or a string holding one in ASCII
+    digits (read as the policy reads it, so what is judged is what is charged)."""
+    number = as_number(value)
     if number is None or not math.isfinite(number) or number < 0:
         raise ValueError(f"{name!r} must be a non-negative number")
-    return number
+    return float(number)
 
 
 def limit_key(spec: LimitSpec, *, principal: str, client_id: str, tier: str) -> str:

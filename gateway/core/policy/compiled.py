@@ -8,9 +8,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.core.numbers import as_number
 from gateway.core.policy.decision import Action, Admission, Decision, RuleHit
 from gateway.core.policy.limits import LimitSpec
-from gateway.core.policy.matchers import DEFAULT_MODEL, Matcher, Subject, as_number
+from gateway.core.policy.matchers import DEFAULT_MODEL, Matcher, Subject
 from gateway.core.policy.moderation import Moderation, ModerationFailure, ModerationService
 from gateway.core.policy.request import GenerationRequest
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.core.numbers import as_number
 from gateway.core.policy.model import ListRef, MatcherModel, Scalar
 from gateway.core.policy.moderation import Moderation, ModerationScores
 from gateway.core.policy.normalize import NormalizedText, TermMatcher, normalize
@@ -16,7 +16,6 @@ from gateway.core.policy.request import GenerationRequest
 
 DEFAULT_MODEL = "sora-2"  # what the model API uses when a request names none
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _ORDER: dict[str, Callable[[float, float], bool]] = {
     "gt": operator.gt,
     "ge": operator.ge,
@@ -24,20 +23,6 @@ _ORDER: dict[str, Callable[[float, float], bool]] = {
     "le": operator.le,
     "eq": operator.eq,
 }
-
-
-def as_number(value: object) -> float | None:
-    """A number, or a string that spells one (`"8"`, `"4.5"`); anything else is None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return None if math.isnan(value) else value  # NaN compares with nothing
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        try:
-            return int(value)
-        except ValueError:
-            return float(value)
-    return None
 
 
 def _text(value: object) -> str:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from gateway.core.errors import BadRequest, BodyTooLarge
+from gateway.core.numbers import whole_number
 from gateway.edges.http.asgi import Receive
 
 
 def declared_length(value: str | None, limit: int) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
-        raise BadRequest("Content-Length is not a number.")
-    length = int(value)
+    length = whole_number(value)
+    if length is None:
+        raise BadRequest("Content-Length is not a number.", param="content-length")
     if length > limit:
         raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
     return length

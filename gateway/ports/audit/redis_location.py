@@ -30,6 +30,7 @@ import redis.cluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from gateway.core.numbers import whole_number
 from gateway.core.units import parse_duration
 from gateway.ports import redis_connection
 from gateway.ports.redis_connection import cluster_nodes
@@ -88,10 +89,10 @@ def parse_stream_url(url: str) -> StreamLocation:
     cluster = scheme == "redis+cluster"
     if cluster:
         stream = _hash_tagged(stream)
-    replicas_text = own.get("wait_replicas", "0")
-    if not replicas_text.isdigit():
+    wait_replicas = whole_number(own.get("wait_replicas", "0"))
+    if wait_replicas is None:
         raise ValueError("the audit URL's wait_replicas= is not a whole number")
-    if cluster and int(replicas_text):
+    if cluster and wait_replicas:
         raise ValueError("wait_replicas= is not supported with redis+cluster:// audit URLs")
     wait_timeout = DEFAULT_WAIT_TIMEOUT
     if "wait_timeout" in own:
@@ -104,7 +105,7 @@ def parse_stream_url(url: str) -> StreamLocation:
         cluster=cluster,
         stream=stream,
         writers=f"{stream}:writers",
-        wait_replicas=int(replicas_text),
+        wait_replicas=wait_replicas,
         wait_timeout=wait_timeout,
     )
 
