@@ -87,6 +87,18 @@ class BodyTooLarge(GatewayError):
     type = "invalid_request_error"
 
 
+class RequestTimeout(GatewayError):
+    """The request body did not arrive in time. The connection is closed after the
+    answer: the rest of the body may still be on its way, and would read as a request."""
+
+    status = 408
+    code = "request_timeout"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Connection": "close"})
+
+
 class UnsupportedMediaType(GatewayError):
     status = 415
     code = "unsupported_media_type"

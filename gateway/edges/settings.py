@@ -34,6 +34,7 @@ class Settings:
     upstream_connect_timeout: float = 5.0
     upstream_timeout: float = 60.0
     max_body: int = 50 * MiB
+    body_timeout: float = 30.0
     max_reference: int = 20 * MiB
     policies: Path = Path("policies")
     policy_poll: float = 1.0
@@ -196,6 +197,12 @@ OPTIONS: tuple[Option, ...] = (
         "DURATION",
     ),
     Option("max_body", _positive_size, "largest request body accepted", "SIZE"),
+    Option(
+        "body_timeout",
+        parse_duration,
+        "longest a request body may take to arrive (408 after it)",
+        "DURATION",
+    ),
     Option("max_reference", _positive_size, "largest input_reference image", "SIZE"),
     Option("lease_ttl", parse_duration, "longest a job holds a concurrency slot", "DURATION"),
     Option(

@@ -16,6 +16,7 @@ def test_defaults() -> None:
     assert settings.upstream_timeout == 60
     assert settings.upstream_connect_timeout == 5
     assert settings.max_body == 50 * 1024 * 1024
+    assert settings.body_timeout == 30
     assert settings.token_ttl == 900
     assert settings.audience == "phasegate"
     assert settings.store_url == "sqlite:///.phasegate/state.db"
@@ -25,10 +26,15 @@ def test_defaults() -> None:
 
 def test_flag_beats_variable_beats_default() -> None:
     """A command-line value wins over the environment, which wins over the default."""
-    environ = {"PHASEGATE_PORT": "9001", "PHASEGATE_MAX_BODY": "1MiB"}
-    settings = load_settings({"port": "9002"}, environ)
+    environ = {
+        "PHASEGATE_PORT": "9001",
+        "PHASEGATE_MAX_BODY": "1MiB",
+        "PHASEGATE_BODY_TIMEOUT": "15s",
+    }
+    settings = load_settings({"port": "9002", "body_timeout": "500ms"}, environ)
     assert settings.port == 9002
     assert settings.max_body == 1024 * 1024
+    assert settings.body_timeout == 0.5
 
 
 def test_settings_are_frozen() -> None:
@@ -42,11 +48,15 @@ def test_settings_are_frozen() -> None:
     [
         ("port", "http", "--port"),
         ("port", "70000", "--port"),
+        ("port", "\u00b9", "--port"),
+        ("workers", "\u0663", "--workers"),
         ("upstream", "ftp://x", "--upstream"),
         ("upstream", "http://", "--upstream"),
         ("upstream_timeout", "5", "--upstream-timeout"),
         ("upstream_connect_timeout", "0s", "--upstream-connect-timeout"),
         ("max_body", "lots", "--max-body"),
+        ("body_timeout", "30", "--body-timeout"),
+        ("body_timeout", "0s", "--body-timeout"),
         ("store", "postgres://db", "--store"),
         ("store", "redis+cluster://a:7000,b:port", "--store"),
         ("limits", "redis+cluster://a:7000,,b:7001", "--limits"),

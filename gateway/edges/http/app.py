@@ -17,6 +17,7 @@ from gateway.core.audit.chain import Signer, es256_signer
 from gateway.core.tokens import TokenRules
 from gateway.edges.http.asgi import ASGIApp, Receive, Scope, Send
 from gateway.edges.http.authentication import BearerTokenBackend, refusal_response
+from gateway.edges.http.body_deadline import BodyDeadline
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.health import Draining, healthz, readiness
 from gateway.edges.http.oauth.routes import OAuthEndpoints
@@ -164,17 +165,20 @@ def create_app(
         ]
     )
     proxy = RequestIdentity(
-        AuthenticationMiddleware(
-            ReverseProxy(
-                forwarder,
-                pipeline,
-                max_body=settings.max_body,
-                trusted_proxies=settings.trusted_proxies,
-                upstream_url=settings.upstream,
-                public_url=settings.issuer_url,
+        BodyDeadline(
+            AuthenticationMiddleware(
+                ReverseProxy(
+                    forwarder,
+                    pipeline,
+                    max_body=settings.max_body,
+                    trusted_proxies=settings.trusted_proxies,
+                    upstream_url=settings.upstream,
+                    public_url=settings.issuer_url,
+                ),
+                backend=BearerTokenBackend(state, rules, clock),
+                on_error=refusal_response,
             ),
-            backend=BearerTokenBackend(state, rules, clock),
-            on_error=refusal_response,
+            timeout=settings.body_timeout,
         ),
         access_log=settings.access_log,
         observer=RequestCounter(metrics),
@@ -216,7 +220,10 @@ def create_app(
     ]
     own = Starlette(
         routes=own_routes,
-        middleware=[Middleware(RequestIdentity, access_log=settings.access_log)],
+        middleware=[
+            Middleware(RequestIdentity, access_log=settings.access_log),
+            Middleware(BodyDeadline, timeout=settings.body_timeout),
+        ],
         lifespan=lifespan,
     )
     return GatewayApp(own, proxy, frozenset(route.path for route in own_routes), draining)
