@@ -7,6 +7,8 @@ stall per token request that an attacker could multiply.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -34,3 +36,19 @@ def new_token_id() -> str:
     # Hex, not base64url: an id that began with "-" would read as an option to
     # `phasegate revoke --jti ID`.
     return secrets.token_hex(16)
+
+
+def basic_credentials_readable(authorization: str | None) -> bool:
+    """Whether an Authorization header's `Basic` credentials are base64 of UTF-8 text,
+    as RFC 7617 and the OAuth library reading them expect; any other header (none, or
+    another scheme) is not this function's to judge and reads as True."""
+    if authorization is None:
+        return True
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return True
+    try:
+        base64.b64decode(encoded.strip().encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, binascii.Error):
+        return False
+    return True

@@ -230,7 +230,7 @@ class Sweep:
             self.add_secret("Authorization header", credential)
             try:
                 decoded = base64.b64decode(credential, validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
+            except (binascii.Error, ValueError):  # not base64 (nor ASCII), or not UTF-8
                 return
             self.add_secret("client secret", decoded.partition(":")[2])
         else:

@@ -19,6 +19,7 @@ from gateway.edges.http.asgi import ASGIApp, Receive, Scope, Send
 from gateway.edges.http.authentication import BearerTokenBackend, refusal_response
 from gateway.edges.http.body_deadline import BodyDeadline
 from gateway.edges.http.forwarding import Forwarder
+from gateway.edges.http.header_check import HeaderCheck
 from gateway.edges.http.health import Draining, healthz, readiness
 from gateway.edges.http.oauth.routes import OAuthEndpoints
 from gateway.edges.http.pipeline import Pipeline
@@ -166,17 +167,19 @@ def create_app(
     )
     proxy = RequestIdentity(
         BodyDeadline(
-            AuthenticationMiddleware(
-                ReverseProxy(
-                    forwarder,
-                    pipeline,
-                    max_body=settings.max_body,
-                    trusted_proxies=settings.trusted_proxies,
-                    upstream_url=settings.upstream,
-                    public_url=settings.issuer_url,
-                ),
-                backend=BearerTokenBackend(state, rules, clock),
-                on_error=refusal_response,
+            HeaderCheck(
+                AuthenticationMiddleware(
+                    ReverseProxy(
+                        forwarder,
+                        pipeline,
+                        max_body=settings.max_body,
+                        trusted_proxies=settings.trusted_proxies,
+                        upstream_url=settings.upstream,
+                        public_url=settings.issuer_url,
+                    ),
+                    backend=BearerTokenBackend(state, rules, clock),
+                    on_error=refusal_response,
+                )
             ),
             timeout=settings.body_timeout,
         ),

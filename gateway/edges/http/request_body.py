@@ -14,7 +14,7 @@ def declared_length(value: str | None, limit: int) -> int | None:
         return None
     length = whole_number(value)
     if length is None:
-        raise BadRequest("Content-Length is not a number.", param="content-length")
+        raise BadRequest("Content-Length is not a number.", param="Content-Length")
     if length > limit:
         raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
     return length

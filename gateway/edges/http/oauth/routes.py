@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.core.credentials import basic_credentials_readable
 from gateway.core.tokens import TokenRules
 from gateway.edges.http.oauth.models import CLIENT_AUTH_METHODS, GRANT_TYPE, SCOPE
 from gateway.edges.http.oauth.server import FormRequest, GatewayAuthorizationServer
@@ -22,9 +23,13 @@ MAX_FORM_BYTES = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _oauth_error(status: int, error: str, description: str) -> Response:
+def _oauth_error(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
     return JSONResponse(
-        {"error": error, "error_description": description}, status_code=status, headers=_NO_STORE
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**_NO_STORE, **(headers or {})},
     )
 
 
@@ -71,6 +76,14 @@ class OAuthEndpoints:
         return self._server
 
     async def _respond(self, request: Request, endpoint: str | None) -> Response:
+        if not basic_credentials_readable(request.headers.get("authorization")):
+            # RFC 6749 section 5.2: a client that tried Basic and failed gets its challenge.
+            return _oauth_error(
+                401,
+                "invalid_client",
+                "The Basic credentials are not base64-encoded UTF-8 text.",
+                {"WWW-Authenticate": "Basic"},
+            )
         form = await _form(request)
         if isinstance(form, Response):
             return form
