@@ -24,7 +24,6 @@ from gateway.mockmodel.validation import (
     KNOWN_MODELS,
     VARIANT_MEDIA_TYPES,
     ApiError,
-    CreateParams,
     body_kind,
     not_found,
     parse_json_object,
@@ -54,7 +53,8 @@ async def _digest_upload(upload: UploadFile) -> InputReference:
     return InputReference(size=size, sha256=digest.hexdigest(), content_type=upload.content_type)
 
 
-async def _read_multipart(request: Request) -> tuple[CreateParams, InputReference | None]:
+async def _read_multipart(request: Request) -> tuple[dict[str, object], InputReference | None]:
+    """The form's fields, and the digest of its `input_reference` file if it has one."""
     try:
         form = await request.form()
     except (MultiPartException, HTTPException) as exc:
@@ -70,7 +70,7 @@ async def _read_multipart(request: Request) -> tuple[CreateParams, InputReferenc
                 reference = await _digest_upload(value)
             else:
                 fields[name] = value
-        return validate_create(fields), reference
+        return fields, reference
     finally:
         await form.close()
 
@@ -105,7 +105,8 @@ class _VideoApi:
         if body_kind(request.headers.get("content-type")) == "json":
             params = validate_create(parse_json_object(await request.body()))
         else:
-            params, reference = await _read_multipart(request)
+            fields, reference = await _read_multipart(request)
+            params = validate_create(fields)
         job = self.store.create(
             model=params.model,
             prompt=params.prompt,
@@ -123,8 +124,13 @@ class _VideoApi:
     async def remix(self, request: Request) -> Response:
         # The request shape is checked before the source lookup, as schema
         # validation precedes resource resolution in the real service.
-        body_kind(request.headers.get("content-type"), allow_multipart=False)
-        prompt = validate_remix(parse_json_object(await request.body()))
+        if body_kind(request.headers.get("content-type")) == "json":
+            prompt = validate_remix(parse_json_object(await request.body()))
+        else:
+            fields, reference = await _read_multipart(request)
+            if reference is not None:
+                fields["input_reference"] = reference
+            prompt = validate_remix(fields)
         source = self._job(request)
         if self.store.progress(source).status != "completed":
             raise ApiError(

@@ -84,17 +84,17 @@ class ListParams:
     order: Order
 
 
-def body_kind(content_type: str | None, *, allow_multipart: bool = True) -> BodyKind:
+def body_kind(content_type: str | None) -> BodyKind:
     """Classify the request body by media type, ignoring parameters such as charset."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type == "application/json":
         return "json"
-    if allow_multipart and media_type == "multipart/form-data":
+    if media_type == "multipart/form-data":
         return "multipart"
-    expected = "application/json or multipart/form-data" if allow_multipart else "application/json"
     raise ApiError(
         415,
-        f"Unsupported content type {media_type or '(none)'!r}; expected {expected}",
+        f"Unsupported content type {media_type or '(none)'!r}; "
+        "expected application/json or multipart/form-data",
         code="unsupported_media_type",
     )
 

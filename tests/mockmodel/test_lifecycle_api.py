@@ -179,6 +179,23 @@ async def test_remix_copies_parameters_from_a_completed_source(
     assert (await status_of(client, remix["id"]))["remixed_from_video_id"] == source
 
 
+async def test_remix_takes_a_form_too(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    """As in OpenAI's API, a remix's prompt may come as multipart/form-data; a file is no
+    remix parameter."""
+    source = await create_video(client)
+    clock.advance(JOB_SECONDS)
+    response = await client.post(
+        f"/v1/videos/{source}/remix", files={"prompt": (None, "now in blue")}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["prompt"] == "now in blue"
+    response = await client.post(
+        f"/v1/videos/{source}/remix",
+        files={"prompt": (None, "x"), "input_reference": ("a.png", b"png", "image/png")},
+    )
+    assert_error(response, 400, param="input_reference", code="unknown_parameter")
+
+
 async def test_remix_of_unfinished_source_is_refused(
     client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
@@ -201,7 +218,11 @@ JSON = "application/json"
         (b"{}", JSON, (400, "prompt", "missing_required_parameter")),
         (b'{"prompt": "x", "model": "sora-2"}', JSON, (400, "model", "unknown_parameter")),
         (b"{", JSON, (400, None, "invalid_json")),
-        (b"--x--", "multipart/form-data; boundary=x", (415, None, "unsupported_media_type")),
+        (
+            b"--x--",
+            "multipart/form-data; boundary=x",
+            (400, "prompt", "missing_required_parameter"),
+        ),
     ],
 )
 async def test_remix_body_validation(
