@@ -230,6 +230,23 @@ def test_introspection(gateway: Gateway) -> None:
     assert anonymous.status_code == 401
 
 
+@pytest.mark.parametrize("endpoint", ["revoke", "introspect"])
+@pytest.mark.parametrize("hint", ["refresh_token", "id_token"])
+def test_a_token_type_the_gateway_does_not_issue_is_a_400(
+    gateway: Gateway, endpoint: str, hint: str
+) -> None:
+    """A `token_type_hint` of a type the gateway does not issue is `unsupported_token_type`,
+    a 400 like every OAuth error but a failed client authentication (RFC 7009 2.2.1)."""
+    alice = gateway.grant("alice")
+    response = httpx.post(
+        f"{gateway.url}/oauth/{endpoint}",
+        data={"token": gateway.token(alice), "token_type_hint": hint},
+        auth=(alice.client_id, alice.client_secret),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_token_type"
+
+
 def test_revocation_endpoint_refuses_the_token_everywhere(gateway: Gateway) -> None:
     """A token revoked through RFC 7009 stops working on the proxy within a second."""
     alice = gateway.grant("alice")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request, grants
+from authlib.oauth2.rfc6749 import OAuth2Request, UnsupportedTokenTypeError, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -143,7 +143,24 @@ class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
 
 
-class Revocation(RevocationEndpoint):  # type: ignore[misc]
+class UnsupportedTokenType(UnsupportedTokenTypeError):  # type: ignore[misc]
+    """RFC 7009 section 2.2.1 answers it as RFC 6749 section 5.2 does every error but
+    `invalid_client`: 400 (authlib makes it a 401, with no challenge)."""
+
+    status_code = 400
+
+
+class TokenTypeHint:
+    """A `token_type_hint` naming a type the gateway does not issue is a 400."""
+
+    def check_params(self, request: OAuth2Request, client: GrantClient) -> None:
+        try:
+            super().check_params(request, client)  # type: ignore[misc]
+        except UnsupportedTokenTypeError:
+            raise UnsupportedTokenType() from None
+
+
+class Revocation(TokenTypeHint, RevocationEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
     SUPPORTED_TOKEN_TYPES = ("access_token",)
     server: GatewayAuthorizationServer
@@ -158,7 +175,7 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
         )
 
 
-class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+class Introspection(TokenTypeHint, IntrospectionEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
     SUPPORTED_TOKEN_TYPES = ("access_token",)
     server: GatewayAuthorizationServer
