@@ -78,7 +78,7 @@ def test_a_cost_in_other_digits_is_refused(text: str) -> None:
         parse_cost("seconds", text)
 
 
-@pytest.mark.parametrize("limit", [*OTHER_DIGITS, "9" * 10_000, "0", "101", "-1", " 5"])
+@pytest.mark.parametrize("limit", [*OTHER_DIGITS, "9" * 10_000, "0", "101", "-1", " 5", ""])
 def test_a_list_limit_that_is_no_number_in_range_is_refused(limit: str) -> None:
     """`limit` in any other spelling is a 400 naming it, never a failure."""
     with pytest.raises(BadRequest) as refused:

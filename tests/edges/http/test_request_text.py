@@ -29,9 +29,9 @@ def _assert_refused(response: httpx.Response, param: str) -> None:
     assert error["param"] == param
 
 
-@pytest.mark.parametrize("limit", ["%C2%B9", "%D9%A3", "%EF%BC%94", "1_0", "9" * 5000])
+@pytest.mark.parametrize("limit", ["%C2%B9", "%D9%A3", "%EF%BC%94", "1_0", "9" * 5000, ""])
 def test_a_list_limit_in_other_digits_is_400(gateway: Gateway, limit: str) -> None:
-    """`limit` spelled in other scripts' digits (or too long to read) names `limit`."""
+    """`limit` spelled in other scripts' digits, too long to read or empty names `limit`."""
     _assert_refused(gateway.client().get(f"/v1/videos?limit={limit}"), "limit")
 
 
