@@ -22,6 +22,7 @@ from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.header_check import HeaderCheck
 from gateway.edges.http.health import Draining, healthz, readiness
 from gateway.edges.http.oauth.routes import OAuthEndpoints
+from gateway.edges.http.openapi import openapi_route
 from gateway.edges.http.pipeline import Pipeline
 from gateway.edges.http.proxy import ReverseProxy
 from gateway.edges.http.request_identity import RequestIdentity
@@ -219,6 +220,7 @@ def create_app(
             methods=["GET"],
         ),
         *oauth.routes(),
+        openapi_route(),
         *metrics_routes(metrics, own_port=settings.metrics_port is not None),
     ]
     own = Starlette(
