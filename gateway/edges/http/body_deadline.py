@@ -47,9 +47,6 @@ class BodyDeadline:
             (name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding"
             for name, value in scope["headers"]
         )
-        refusal = RequestTimeout(
-            f"The request body did not arrive within {self.timeout:g}s of the request."
-        )
 
         async def receive_in_time() -> Message:
             if body.complete:
@@ -59,7 +56,7 @@ class BodyDeadline:
                     message = await receive()
             except TimeoutError:
                 body.expired = True
-                raise refusal from None
+                raise self._refusal() from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body.complete = True
             return message
@@ -71,7 +68,7 @@ class BodyDeadline:
                 body.answered = True
                 if body.expired:
                     body.replaced = True
-                    await send_error(send, refusal, scope["state"]["request_id"])
+                    await send_error(send, self._refusal(), scope["state"]["request_id"])
                     return
             elif body.replaced:
                 return
@@ -79,9 +76,15 @@ class BodyDeadline:
 
         try:
             await self.app(scope, receive_in_time, send_unless_late)
-        except Exception:
+        except RequestTimeout:
+            # An app that does not answer it itself (a framework reading a form) lets it out.
             if not body.expired:
                 raise
         if body.expired and not body.answered:
             body.answered = True
-            await send_error(send, refusal, scope["state"]["request_id"])
+            await send_error(send, self._refusal(), scope["state"]["request_id"])
+
+    def _refusal(self) -> RequestTimeout:
+        return RequestTimeout(
+            f"The request body did not arrive within {self.timeout:g}s of the request."
+        )
