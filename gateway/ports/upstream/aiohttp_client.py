@@ -83,7 +83,8 @@ class AiohttpUpstream:
                     sock_read=self._config.read_timeout,
                 ),
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+                # A body forwarded without a Content-Type gets none: the caller sent none.
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             )
         return self._session
 

@@ -384,3 +384,15 @@ def test_abandoned_download_stops_reading_upstream(start_gateway: GatewayFactory
                 if received > 16 * 1024:
                     break
         assert upstream_closed.wait(timeout=3), "the gateway kept reading after the caller left"
+
+
+def test_a_streamed_body_gains_no_content_type(gateway: Gateway, mock_model: AppServer) -> None:
+    """A body the caller sent without a Content-Type reaches the model API without one:
+    the HTTP client forwarding it adds none of its own."""
+    client = gateway.client()
+    video = client.post("/v1/videos", json=VIDEO).json()["id"]
+    response = client.request("DELETE", f"/v1/videos/{video}", content=b"{}")
+    assert response.status_code == 200
+    forwarded = _last_upstream_request(mock_model)
+    assert forwarded.headers["content-length"] == "2"
+    assert "content-type" not in forwarded.headers
