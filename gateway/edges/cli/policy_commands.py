@@ -17,6 +17,7 @@ from typing import Any
 from gateway.core.audit import records
 from gateway.core.audit.query import parse_instant
 from gateway.core.identity import PhaseChange
+from gateway.core.numbers import whole_number
 from gateway.core.policy import Policy, PolicyError, PolicyErrors
 from gateway.core.policy.cases import CaseResult, load_cases, run_case
 from gateway.core.policy.replay import Replay, replayable_records
@@ -221,9 +222,10 @@ def _instant(text: str) -> str:
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    number = whole_number(text)
+    if number is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    return int(text)
+    return number
 
 
 def _phase_document(settings: Settings) -> dict[str, Any]:

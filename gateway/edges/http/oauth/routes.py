@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.core.credentials import basic_credentials_readable
+from gateway.core.numbers import whole_number
 from gateway.core.tokens import TokenRules
 from gateway.edges.http.oauth.models import CLIENT_AUTH_METHODS, GRANT_TYPE, SCOPE
 from gateway.edges.http.oauth.server import FormRequest, GatewayAuthorizationServer
@@ -37,8 +38,8 @@ async def _form(request: Request) -> dict[str, str] | Response:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return _oauth_error(400, "invalid_request", "Send application/x-www-form-urlencoded.")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > MAX_FORM_BYTES:
         # Answered before reading: the connection then ends without a reset (the body
         # that follows is read and dropped, see gateway/edges/cli/http_connection.py).
         return _oauth_error(413, "invalid_request", "The request body is too large.")

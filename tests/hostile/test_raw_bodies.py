@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, GatewayFactory
-from tests.support.raw_http import exchange, request_head
+from tests.support.raw_answer import exchange, request_head
 from tests.support.servers import AppServer
 
 BODY_TIMEOUT = 0.5
