@@ -81,6 +81,20 @@ class UnknownRoute(NotFound):
     code = "unknown_route"
 
 
+class MethodNotAllowed(GatewayError):
+    """A documented path asked with a method it does not take (RFC 9110 §15.5.6)."""
+
+    status = 405
+    code = "method_not_allowed"
+    type = "invalid_request_error"
+
+    def __init__(self, method: str, path: str, allowed: frozenset[str]) -> None:
+        super().__init__(
+            f"{path} does not take {method} (it takes {', '.join(sorted(allowed))}).",
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
+
+
 class BodyTooLarge(GatewayError):
     status = 413
     code = "body_too_large"

@@ -107,6 +107,13 @@ def classify(method: str, path: str) -> Route:
     return Route(RouteKind.PASSTHROUGH, path, None, path)
 
 
+def documented_methods(path: str) -> frozenset[str]:
+    """The methods the documented routes take on this path (empty: no documented path)."""
+    return frozenset(
+        method for method, pattern, _, _ in _TABLE if pattern.fullmatch(path) is not None
+    )
+
+
 def check_query(kind: RouteKind, names: Iterable[str]) -> None:
     """400 naming the first query parameter a documented route does not take."""
     if not kind.documented:

@@ -51,7 +51,7 @@ from gateway.core.policy.source import (
     parse_terms,
     policy_version,
 )
-from gateway.core.routes import RouteKind, classify
+from gateway.core.routes import documented_methods
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -260,7 +260,7 @@ class _Merge:
             # Any value for each placeholder: a listed route must not shadow a documented
             # one, which has checks of its own that a passthrough would skip.
             example = "/".join("x" if s.startswith("{") else s for s in route.path.split("/"))
-            if classify(route.method, example).kind is not RouteKind.PASSTHROUGH:
+            if documented_methods(example):
                 message = f"route {key!r} overlaps a documented route, which cannot be listed"
                 self.errors.append(at.error(message, "path"))
             for index, tier in enumerate(route.tiers or ()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -53,9 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# An RFC 7638 thumbprint: 43 characters of base64url, which may well start with '-'.
+_KID = re.compile(r"-[A-Za-z0-9_-]{42}")
+
+
+def _positional_kids(argv: Sequence[str]) -> list[str]:
+    """`keys retire KID` with a key id that starts with '-', which argparse would read as
+    an unknown option: the id moves behind `--`, after the options that may follow it."""
+    arguments = list(argv)
+    for position in range(len(arguments) - 1):
+        if arguments[position] == "retire" and _KID.fullmatch(arguments[position + 1]):
+            kid = arguments.pop(position + 1)
+            return [*arguments, "--", kid]
+    return arguments
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_positional_kids(sys.argv[1:] if argv is None else argv))
     # Every command logs JSON to standard error (serve and demo then set their own
     # level): stdout is the command's output, e.g. `grant --json`.
     configure_logging("warning")

@@ -412,6 +412,11 @@ FIXTURES: dict[str, tuple[dict[str, str], str]] = {
         "routes.yaml:2: route 'GET /v1/videos/{video}' overlaps a documented route,"
         " which cannot be listed",
     ),
+    "route_with_another_method_on_a_documented_path": (
+        {"routes.yaml": y("routes:", "  - {method: PUT, path: '/v1/videos/{video}'}")},
+        "routes.yaml:2: route 'PUT /v1/videos/{video}' overlaps a documented route,"
+        " which cannot be listed",
+    ),
     "route_unknown_tier": (
         {"routes.yaml": y("routes:", "  - {method: GET, path: /v1/models, tiers: [gold]}")},
         "routes.yaml:2: route 'GET /v1/models' names unknown tier 'gold' (tiers: artists, public)",

@@ -59,6 +59,8 @@ def test_grant_text_output_warns_once(settings: list[str]) -> None:
         (["revoke"], 2, "exactly one"),
         (["revoke", "alice", "--jti", "x"], 2, "exactly one"),
         (["keys", "retire", "nokid"], 1, "no key"),
+        # A thumbprint may start with '-': still a key id, not an option.
+        (["keys", "retire", "-" + "A" * 42], 1, "no key"),
         (["grants", "--store", "postgres://db"], 2, "--store"),
     ],
 )

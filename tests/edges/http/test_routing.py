@@ -48,10 +48,6 @@ def _audit(gateway: Gateway, request_id: str) -> dict[str, Any]:
         ("GET", "/v1/files"),
         ("POST", "/v1/chat/completions"),
         ("GET", "/v1/videos/"),
-        ("PUT", "/v1/videos/video_1"),
-        ("PATCH", "/v1/videos"),
-        ("HEAD", "/v1/videos"),
-        ("OPTIONS", "/v1/videos"),
         ("POST", "/v1/models"),
         ("GET", "/v1/models/"),
         ("GET", "/_mock/requests"),
@@ -67,6 +63,30 @@ def test_an_unlisted_route_is_404_unknown_route_and_never_forwarded(
     assert response.status_code == 404
     if method != "HEAD":
         assert response.json()["error"]["code"] == "unknown_route"
+    assert _requests(mock_model) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/videos/video_1", "DELETE, GET"),
+        ("PATCH", "/v1/videos", "GET, POST"),
+        ("HEAD", "/v1/videos/video_1/content", "GET"),
+        ("OPTIONS", "/v1/videos", "GET, POST"),
+        ("GET", "/v1/videos/video_1/remix", "POST"),
+        ("TRACE", "/v1/videos", "GET, POST"),
+    ],
+)
+def test_a_documented_path_asked_with_another_method_is_405_and_never_forwarded(
+    gateway: Gateway, mock_model: AppServer, method: str, path: str, allowed: str
+) -> None:
+    client = gateway.client()
+    _clear(mock_model)
+    response = client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    if method != "HEAD":
+        assert response.json()["error"]["code"] == "method_not_allowed"
     assert _requests(mock_model) == []
 
 
