@@ -26,8 +26,19 @@ AsyncClient = Redis | RedisCluster
 
 SCHEMES: Final = frozenset({"redis", "rediss", "redis+cluster"})
 # What a client raises when Redis is down, slow or refuses: adapters translate these
-# into their own "unavailable" error.
-CLIENT_ERRORS: Final = (TimeoutError, RedisError, RedisClusterException, OSError)
+# into their own "unavailable" error. redis-py's asyncio clients also leak the errors of
+# a transport torn down under a call (AttributeError / TypeError from asyncio's stream
+# internals: redis-py #4287; a cluster client closes every connection after one call's
+# connection error, including connections other calls are using): the same outage, so
+# they are caught with the rest. Only awaited client calls are wrapped this way.
+TRANSPORT_TEARDOWN: Final = (AttributeError, TypeError)
+CLIENT_ERRORS: Final = (
+    TimeoutError,
+    RedisError,
+    RedisClusterException,
+    OSError,
+    *TRANSPORT_TEARDOWN,
+)
 
 
 def cancelling() -> bool:

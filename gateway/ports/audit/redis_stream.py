@@ -45,7 +45,7 @@ from typing import Any, Final, cast
 
 import structlog
 from redis.asyncio import RedisCluster
-from redis.exceptions import RedisClusterException, RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from gateway.core.audit.chain import GENESIS, Signer, canonical, checkpoint, link
 from gateway.core.audit.records import format_time
@@ -60,10 +60,11 @@ from gateway.ports.audit.redis_location import (
     async_client,
     parse_stream_url,
 )
+from gateway.ports.redis_connection import CLIENT_ERRORS
 
 _log = structlog.get_logger("phasegate.audit")
 
-_CLIENT_ERRORS: Final = (TimeoutError, RedisError, RedisClusterException, OSError)
+_CLIENT_ERRORS: Final = CLIENT_ERRORS
 # Abandoned writers that never had a batch confirmed matter only if their one batch
 # landed after all; during a long outage only the latest of them are kept for recovery.
 _MAX_UNCONFIRMED: Final = 32

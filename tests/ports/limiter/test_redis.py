@@ -190,3 +190,19 @@ async def test_a_script_that_disagrees_with_the_core_is_reported_not_trusted(
     monkeypatch.setattr("gateway.ports.limiter.redis.decide", contrary)
     with pytest.raises(LimiterUnavailable, match="disagrees"):
         await limiter.acquire(request(rate()), lease_id="l", lease_ttl=TTL)
+
+
+async def test_a_transport_torn_down_under_a_call_is_unavailability_not_a_crash(
+    limiter: RedisLimiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py can leak asyncio's own errors when a connection is closed under a call
+    (a cluster client closes them all after one call's connection error): they mean the
+    same outage, so the caller gets LimiterUnavailable (503), not a crash (500)."""
+
+    async def torn_down(*_: Any, **__: Any) -> Any:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+    monkeypatch.setattr(limiter, "_acquire", torn_down)
+    with pytest.raises(LimiterUnavailable) as failure:
+        await limiter.acquire(request(rate()), lease_id="l", lease_ttl=TTL)
+    assert "AttributeError" in str(failure.value)
