@@ -6,7 +6,8 @@ key or form field, JSON in another encoding than UTF-8 or behind a byte order ma
 `NaN`, text that is not valid Unicode (a lone surrogate escape, invalid UTF-8 in a
 form part), a form part in a transfer encoding or with parameters some parsers honour
 and others ignore. The HTTP edge, the review commands and the review lookup all read
-stored and live bodies through here, so all of them see one request.
+stored and live bodies through here, so all of them see one request. A JSON body's
+`input_reference` object is read by `input_reference`, as strictly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from python_multipart.multipart import MultipartParser
 
 from gateway.core import header_params
 from gateway.core.errors import BadRequest, BodyTooLarge, UnsupportedMediaType
+from gateway.core.input_reference import decode_data_url, read_json_reference
 from gateway.core.policy.request import GenerationRequest, InputReference, ParamValue
 
 JSON = "application/json"
@@ -35,7 +37,9 @@ _REFERENCE = "input_reference"
 _IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
 _TEXT_CHARSETS = frozenset({"utf-8", "us-ascii"})
 _BOM = "\ufeff"
-_NAMED = frozenset({"prompt", "model"})
+_NAMED = frozenset({"prompt", "model", _REFERENCE})
+# The OpenAI video API's bounds on a prompt (create and remix alike), in characters.
+MAX_PROMPT = 32_000
 
 
 def media_type(content_type: str) -> str:
@@ -62,7 +66,7 @@ def parse_generation(
                 "JSON generation requests are taken in UTF-8 only "
                 "(Content-Type: application/json or application/json; charset=utf-8)."
             )
-        return from_json(body, is_remix=is_remix)
+        return from_json(body, is_remix=is_remix, max_reference=max_reference)
     raise UnsupportedMediaType("Generation requests take application/json or multipart/form-data.")
 
 
@@ -110,7 +114,7 @@ def _reject_unencodable(value: Any, where: str) -> None:
             _reject_unencodable(item, where)
 
 
-def from_json(body: bytes, *, is_remix: bool) -> GenerationRequest:
+def _json_document(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -132,18 +136,33 @@ def from_json(body: bytes, *, is_remix: bool) -> GenerationRequest:
     for key, value in document.items():
         _reject_unencodable(key, "body")
         _reject_unencodable(value, key)
-    prompt = document.get("prompt")
-    if not isinstance(prompt, str):
-        raise BadRequest("prompt is required and must be a string.", param="prompt")
-    if _REFERENCE in document:
-        raise BadRequest(
-            "input_reference is a file: send it as multipart/form-data.", param=_REFERENCE
-        )
+    return document
+
+
+def from_json(body: bytes, *, is_remix: bool, max_reference: int) -> GenerationRequest:
+    document = _json_document(body)
+    prompt = _checked_prompt(document.get("prompt"))
     model = document.get("model")
     if model is not None and not isinstance(model, str):
         raise BadRequest("model must be a string.", param="model")
+    reference = None
+    if _REFERENCE in document:
+        reference = read_json_reference(document[_REFERENCE], max_reference=max_reference)
     params = {key: _scalar(key, value) for key, value in document.items() if key not in _NAMED}
-    return GenerationRequest(prompt=prompt, model=model, params=params, is_remix=is_remix)
+    return GenerationRequest(
+        prompt=prompt, model=model, params=params, input_reference=reference, is_remix=is_remix
+    )
+
+
+def _checked_prompt(prompt: Any) -> str:
+    if not isinstance(prompt, str):
+        raise BadRequest("prompt is required and must be a string.", param="prompt")
+    if not 1 <= len(prompt) <= MAX_PROMPT:
+        raise BadRequest(
+            f"prompt must be 1 to {MAX_PROMPT} characters long; it has {len(prompt)}.",
+            param="prompt",
+        )
+    return prompt
 
 
 def _scalar(name: str, value: Any) -> ParamValue:
@@ -344,11 +363,12 @@ def from_multipart(
     form = _read_form(body, params, max_reference=max_reference, keep_reference=False)
     if "prompt" not in form.fields:
         raise BadRequest("prompt is required.", param="prompt")
+    prompt = _checked_prompt(form.fields["prompt"])
     extra: dict[str, ParamValue] = {
         key: value for key, value in form.fields.items() if key not in ("prompt", "model")
     }
     return GenerationRequest(
-        prompt=form.fields["prompt"],
+        prompt=prompt,
         model=form.fields.get("model"),
         params=extra,
         input_reference=form.reference,
@@ -357,12 +377,19 @@ def from_multipart(
 
 
 def reference_file(body: bytes, content_type: str) -> bytes | None:
-    """The `input_reference` file of a multipart generation body (None if it has none),
-    read by the same parser that judged the request, for a reviewer to look at."""
+    """The reference image of a generation body (None if it has none, or only names one
+    by URL or file id), read by the same parser that judged the request, for a reviewer
+    to look at: a multipart file, or the image a JSON data URL holds."""
     try:
         declared = header_params.parse(content_type)
     except header_params.MalformedHeader:
         return None
+    if declared.value == JSON:
+        reference = _json_document(body).get(_REFERENCE)
+        image_url = reference.get("image_url") if isinstance(reference, dict) else None
+        if not isinstance(image_url, str) or image_url[:5].lower() != "data:":
+            return None
+        return decode_data_url(image_url, max_reference=len(body))[1]
     if declared.value != MULTIPART:
         return None
     form = _read_form(body, declared.params, max_reference=len(body), keep_reference=True)

@@ -104,6 +104,7 @@ class _VideoApi:
         reference: InputReference | None = None
         if body_kind(request.headers.get("content-type")) == "json":
             params = validate_create(parse_json_object(await request.body()))
+            reference = params.input_reference
         else:
             fields, reference = await _read_multipart(request)
             params = validate_create(fields)

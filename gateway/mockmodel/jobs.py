@@ -29,11 +29,14 @@ class JobNotFoundError(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class InputReference:
-    """What was uploaded as `input_reference`; kept for inspection, never rendered."""
+    """What was given as `input_reference` (a file, a data URL's image, an https URL or a
+    file id); kept for inspection, never rendered."""
 
-    size: int
-    sha256: str
-    content_type: str | None
+    size: int | None = None
+    sha256: str | None = None
+    content_type: str | None = None
+    url: str | None = None
+    file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ apply to JSON and multipart bodies alike.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,7 +16,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from gateway.mockmodel.jobs import Order
+from gateway.mockmodel.jobs import InputReference, Order
 
 KNOWN_MODELS: Final = frozenset({"sora-2", "sora-2-pro"})
 ALLOWED_SIZES: Final = frozenset({"720x1280", "1280x720", "1024x1792", "1792x1024"})
@@ -28,6 +31,7 @@ DEFAULT_SIZE: Final = "720x1280"
 DEFAULT_SECONDS: Final = "4"
 DEFAULT_LIMIT: Final = 20
 MAX_LIMIT: Final = 100
+MAX_PROMPT: Final = 32_000
 
 _CREATE_FIELDS: Final = frozenset({"model", "prompt", "seconds", "size"})
 _REMIX_FIELDS: Final = frozenset({"prompt"})
@@ -75,6 +79,8 @@ class CreateParams:
     prompt: str
     seconds: str
     size: str
+    # A JSON body's reference object; a multipart file is read by the app itself.
+    input_reference: InputReference | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,13 @@ def _require_prompt(fields: Mapping[str, object]) -> str:
         raise ApiError(400, "'prompt' must be a string", param="prompt", code="invalid_type")
     if not prompt.strip():
         raise ApiError(400, "'prompt' must not be empty", param="prompt", code="invalid_value")
+    if len(prompt) > MAX_PROMPT:
+        raise ApiError(
+            400,
+            f"'prompt' is longer than {MAX_PROMPT} characters",
+            param="prompt",
+            code="string_above_max_length",
+        )
     return prompt
 
 
@@ -176,15 +189,52 @@ def _seconds(fields: Mapping[str, object]) -> str:
 
 def validate_create(fields: Mapping[str, object]) -> CreateParams:
     """Validate create fields; the caller removes a genuine file part beforehand."""
+    reference = None
     if "input_reference" in fields:
-        raise input_reference_not_a_file()
-    _reject_unknown(fields, _CREATE_FIELDS)
+        reference = _reference_object(fields["input_reference"])
+    _reject_unknown({k: v for k, v in fields.items() if k != "input_reference"}, _CREATE_FIELDS)
     prompt = _require_prompt(fields)
     return CreateParams(
         model=_choice(fields, "model", DEFAULT_MODEL, KNOWN_MODELS),
         prompt=prompt,
         seconds=_seconds(fields),
         size=_choice(fields, "size", DEFAULT_SIZE, ALLOWED_SIZES),
+        input_reference=reference,
+    )
+
+
+def _reference_error(message: str) -> ApiError:
+    return ApiError(400, message, param="input_reference", code="invalid_value")
+
+
+def _reference_object(value: object) -> InputReference:
+    """A JSON `input_reference`: exactly one of `image_url` (an https or a base64 data
+    URL) and `file_id`, as the video API takes it."""
+    if not isinstance(value, dict):
+        raise input_reference_not_a_file()
+    if set(value) not in ({"image_url"}, {"file_id"}):
+        raise _reference_error("Provide exactly one of 'image_url' or 'file_id'.")
+    if "file_id" in value:
+        file_id = value["file_id"]
+        if not isinstance(file_id, str) or not file_id:
+            raise _reference_error("'file_id' must be a non-empty string.")
+        return InputReference(file_id=file_id)
+    url = value["image_url"]
+    if not isinstance(url, str):
+        raise _reference_error("'image_url' must be a string.")
+    if url.startswith("https://"):
+        return InputReference(url=url)
+    header, comma, payload = url.partition(",")
+    if not (url.startswith("data:") and comma and header.endswith(";base64")):
+        raise _reference_error("'image_url' must be an https URL or a base64 data URL.")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise _reference_error("'image_url' holds invalid base64.") from None
+    return InputReference(
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=header[len("data:") : -len(";base64")] or None,
     )
 
 
@@ -222,12 +272,12 @@ def validate_list(query: Mapping[str, str]) -> ListParams:
         try:
             limit = int(raw_limit)
         except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_LIMIT:
+            limit = -1
+        if not 0 <= limit <= MAX_LIMIT:
             raise ApiError(
                 400,
                 f"Invalid value for 'limit': {raw_limit!r}. "
-                f"Expected an integer from 1 to {MAX_LIMIT}.",
+                f"Expected an integer from 0 to {MAX_LIMIT}.",
                 param="limit",
                 code="invalid_value",
             )

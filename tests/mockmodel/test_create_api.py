@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
@@ -81,6 +82,36 @@ async def test_multipart_input_reference_is_recorded(
 
 
 @pytest.mark.parametrize(
+    ("reference", "kept"),
+    [
+        (
+            {"image_url": "data:image/png;base64," + base64.b64encode(b"\x89PNG-ish").decode()},
+            {
+                "size": 8,
+                "sha256": hashlib.sha256(b"\x89PNG-ish").hexdigest(),
+                "content_type": "image/png",
+            },
+        ),
+        (
+            {"image_url": "https://images.example/ref.png"},
+            {"url": "https://images.example/ref.png"},
+        ),
+        ({"file_id": "file-abc123"}, {"file_id": "file-abc123"}),
+    ],
+)
+async def test_json_input_reference_objects_are_recorded(
+    app: Starlette, client: httpx.AsyncClient, reference: dict[str, str], kept: dict[str, Any]
+) -> None:
+    """The JSON forms the video API takes: a data URL, an https URL or a file id."""
+    response = await client.post(
+        "/v1/videos", json={"prompt": "animate this", "input_reference": reference}
+    )
+    assert response.status_code == 200, response.text
+    recorded = app.state.jobs.get(response.json()["id"]).input_reference
+    assert {name: getattr(recorded, name) for name in kept} == kept
+
+
+@pytest.mark.parametrize(
     ("body", "param", "code"),
     [
         ({}, "prompt", "missing_required_parameter"),
@@ -93,6 +124,23 @@ async def test_multipart_input_reference_is_recorded(
         ({"prompt": "x", "model": "sora-3"}, "model", "invalid_value"),
         ({"prompt": "x", "quality": "high"}, "quality", "unknown_parameter"),
         ({"prompt": "x", "input_reference": "aGk="}, "input_reference", "invalid_type"),
+        ({"prompt": "x" * 32_001}, "prompt", "string_above_max_length"),
+        ({"prompt": "x", "input_reference": {}}, "input_reference", "invalid_value"),
+        (
+            {"prompt": "x", "input_reference": {"image_url": "https://a/b", "file_id": "f"}},
+            "input_reference",
+            "invalid_value",
+        ),
+        (
+            {"prompt": "x", "input_reference": {"image_url": "http://a/b.png"}},
+            "input_reference",
+            "invalid_value",
+        ),
+        (
+            {"prompt": "x", "input_reference": {"image_url": "data:image/png;base64,!!"}},
+            "input_reference",
+            "invalid_value",
+        ),
     ],
 )
 async def test_json_validation_errors(

@@ -79,7 +79,7 @@ async def test_empty_list(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("params", "param"),
     [
-        ({"limit": "0"}, "limit"),
+        ({"limit": "-1"}, "limit"),
         ({"limit": "101"}, "limit"),
         ({"limit": "two"}, "limit"),
         ({"order": "newest"}, "order"),
@@ -92,6 +92,15 @@ async def test_bad_list_parameters(
     """Bad limit or order values and unknown cursors are 400s naming the parameter."""
     response = await client.get("/v1/videos", params=params)
     assert_error(response, 400, param=param, code="invalid_value")
+
+
+async def test_limit_zero_is_an_empty_page_that_says_whether_more_exist(
+    client: httpx.AsyncClient, five: list[str]
+) -> None:
+    """The spec's smallest page: no items, `has_more` telling whether any exist."""
+    page = (await client.get("/v1/videos", params={"limit": "0"})).json()
+    assert (page["data"], page["first_id"], page["last_id"]) == ([], None, None)
+    assert page["has_more"] is True
 
 
 async def test_delete_removes_the_video(client: httpx.AsyncClient, five: list[str]) -> None:

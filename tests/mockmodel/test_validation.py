@@ -50,10 +50,10 @@ def test_other_bodies_are_unsupported() -> None:
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "x"}, "limit")],
+    [({"limit": "-1"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "x"}, "limit")],
 )
-def test_list_limits_outside_1_to_100_are_rejected(query: dict[str, str], param: str) -> None:
-    """The page size must be an integer from 1 to 100."""
+def test_list_limits_outside_0_to_100_are_rejected(query: dict[str, str], param: str) -> None:
+    """The page size must be an integer from 0 to 100, as the OpenAI spec says."""
     with pytest.raises(ApiError) as caught:
         validate_list(query)
     assert caught.value.param == param

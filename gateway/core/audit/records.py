@@ -19,6 +19,7 @@ from typing import Any, Final
 from gateway.core.errors import GatewayError, PolicyViolation, RateLimited
 from gateway.core.limits.decide import LimitState
 from gateway.core.policy.decision import RuleHit
+from gateway.core.policy.request import InputReference
 from gateway.core.review_state import Review
 
 SCHEMA_VERSION: Final = 1
@@ -95,10 +96,8 @@ def _limits(limits: Sequence[LimitState] | None) -> list[dict[str, Any]] | None:
     ]
 
 
-def _input_reference(sha256: str | None, size: int | None) -> dict[str, Any] | None:
-    if sha256 is None and size is None:
-        return None
-    return {"sha256": sha256, "size": size}
+def _input_reference(reference: InputReference | None) -> dict[str, Any] | None:
+    return None if reference is None else reference.described()
 
 
 def _check(value: str, allowed: frozenset[str], what: str) -> str:
@@ -121,8 +120,7 @@ def generation_request(
     model: str | None,
     prompt: str | None,
     params: Mapping[str, Any],
-    input_reference_sha256: str | None = None,
-    input_reference_size: int | None = None,
+    input_reference: InputReference | None = None,
     decision: str,
     rules: Sequence[RuleHit] = (),
     policy_version: str,
@@ -145,7 +143,7 @@ def generation_request(
         "model": model,
         "prompt": prompt,
         "params": dict(params),
-        "input_reference": _input_reference(input_reference_sha256, input_reference_size),
+        "input_reference": _input_reference(input_reference),
         "decision": _check(decision, FORWARDED_DECISIONS, "decision"),
         "rules": _rules(rules),
         "policy_version": policy_version,
@@ -206,8 +204,7 @@ def refusal(
     model: str | None = None,
     prompt: str | None = None,
     params: Mapping[str, Any] | None = None,
-    input_reference_sha256: str | None = None,
-    input_reference_size: int | None = None,
+    input_reference: InputReference | None = None,
     decision: str,
     status: int,
     code: str,
@@ -232,7 +229,7 @@ def refusal(
         "model": model,
         "prompt": prompt,
         "params": None if params is None else dict(params),
-        "input_reference": _input_reference(input_reference_sha256, input_reference_size),
+        "input_reference": _input_reference(input_reference),
         "decision": _check(decision, REFUSED_DECISIONS, "decision"),
         "status": status,
         "code": code,

@@ -168,13 +168,7 @@ def _document(
         "content_type": held.content_type if held else None,
         "model": request.model if request else None,
         "params": dict(request.params) if request else None,
-        "input_reference": None
-        if reference is None
-        else {
-            "sha256": reference.sha256,
-            "size": reference.size,
-            "content_type": reference.content_type,
-        },
+        "input_reference": None if reference is None else reference.described(),
         "note": review.note,
         "reason": review.reason,
         "public_message": review.public_message,

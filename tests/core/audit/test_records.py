@@ -11,6 +11,7 @@ from gateway.core.errors import AuditUnavailableError, PolicyViolation, RateLimi
 from gateway.core.limits.decide import LimitState
 from gateway.core.policy.decision import Action, RuleHit
 from gateway.core.policy.limits import LimitKind
+from gateway.core.policy.request import InputReference, ReferenceSource
 from gateway.core.review_state import Review, ReviewState
 
 T = 1_795_000_000.25
@@ -65,8 +66,7 @@ def _request(**overrides: Any) -> dict[str, Any]:
         "model": "sora-2",
         "prompt": "a lighthouse at dawn",
         "params": {"seconds": 8, "size": "1280x720"},
-        "input_reference_sha256": "ab" * 32,
-        "input_reference_size": 1234,
+        "input_reference": InputReference(size=1234, sha256="ab" * 32, content_type="image/png"),
         "decision": "flag",
         "rules": HITS,
         "policy_version": "pv-1",
@@ -168,7 +168,14 @@ def test_generation_request_has_every_design_field() -> None:
         {"id": "no-real-people", "action": "deny", "shadow": False},
         {"id": "weapons-watch", "action": "flag", "shadow": True},
     ]
-    assert record["input_reference"] == {"sha256": "ab" * 32, "size": 1234}
+    assert record["input_reference"] == {
+        "source": "file",
+        "sha256": "ab" * 32,
+        "size": 1234,
+        "content_type": "image/png",
+        "url": None,
+        "file_id": None,
+    }
     assert record["limits"][0]["remaining"] == 29
 
 
@@ -181,10 +188,41 @@ def test_outcome_carries_upstream_status_and_job_id() -> None:
 
 def test_unknown_values_are_null_not_missing() -> None:
     """A field that does not apply is present with null, so each event has fixed columns."""
-    record = _request(input_reference_sha256=None, input_reference_size=None, limits=None)
+    record = _request(input_reference=None, limits=None)
     assert record["input_reference"] is None
     assert record["limits"] is None
     assert record["review_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("reference", "recorded"),
+    [
+        (
+            InputReference(source=ReferenceSource.URL, url="https://images.example/cat.png"),
+            {"source": "url", "url": "https://images.example/cat.png", "sha256": None},
+        ),
+        (
+            InputReference(source=ReferenceSource.FILE_ID, file_id="file-abc123"),
+            {"source": "file_id", "file_id": "file-abc123", "size": None},
+        ),
+        (
+            InputReference(
+                size=68,
+                sha256="cd" * 32,
+                content_type="image/webp",
+                source=ReferenceSource.DATA_URL,
+            ),
+            {"source": "data_url", "sha256": "cd" * 32, "content_type": "image/webp", "url": None},
+        ),
+    ],
+)
+def test_each_reference_form_is_recorded_by_what_the_gateway_knows_of_it(
+    reference: InputReference, recorded: dict[str, Any]
+) -> None:
+    """A URL and a file id are recorded as given, a data URL's image by digest and type."""
+    record = _request(input_reference=reference)["input_reference"]
+    assert record.items() >= recorded.items()
+    assert set(record) == {"source", "sha256", "size", "content_type", "url", "file_id"}
 
 
 def test_every_event_is_json_with_schema_event_and_time() -> None:

@@ -60,10 +60,7 @@ class AuditTrail(PassiveStep):
             model=request.model,
             prompt=request.prompt,
             params=dict(request.params),
-            input_reference_sha256=request.input_reference.sha256
-            if request.input_reference
-            else None,
-            input_reference_size=request.input_reference.size if request.input_reference else None,
+            input_reference=request.input_reference,
             decision=admitted_decision(exchange),
             rules=decision.hits,
             policy_version=decision.policy_version,
@@ -191,8 +188,7 @@ class AuditTrail(PassiveStep):
             model=request.model if request else None,
             prompt=request.prompt if request else None,
             params=dict(request.params) if request else None,
-            input_reference_sha256=reference.sha256 if reference else None,
-            input_reference_size=reference.size if reference else None,
+            input_reference=reference,
             decision=refusal_decision(error),
             status=error.status,
             code=error.code,
