@@ -30,6 +30,7 @@ from gateway.edges.http.request_metrics import RequestCounter
 from gateway.edges.http.steps.admission import PhaseAdmission
 from gateway.edges.http.steps.audit_trail import AuditTrail
 from gateway.edges.http.steps.caller import RequireCaller
+from gateway.edges.http.steps.generation_request import ReadGenerationRequest
 from gateway.edges.http.steps.idempotency import Idempotency
 from gateway.edges.http.steps.limits import RateLimits
 from gateway.edges.http.steps.moderation import ModerationVerdict
@@ -151,8 +152,9 @@ def create_app(
             ListedRoutes(),
             JobOwnership(state_store, forwarder, clock, reviews),
             ReviewedJobs(reviews),
+            ReadGenerationRequest(max_reference=settings.max_reference),
             Idempotency(state_store, clock),
-            UsagePolicy(max_reference=settings.max_reference, moderator=moderator),
+            UsagePolicy(moderator=moderator),
             RateLimits(
                 limiter,
                 state_store,

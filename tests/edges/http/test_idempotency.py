@@ -60,6 +60,40 @@ def test_a_retry_with_the_same_key_replays_the_first_answer(
     assert alice.get(f"/v1/videos/{first.json()['id']}").status_code == 200
 
 
+def test_a_key_is_bound_to_the_meaning_not_the_bytes(
+    gateway: Gateway, mock_model: AppServer
+) -> None:
+    """Reordered JSON, JSON as a form, a fresh boundary, `seconds` as a number: one job."""
+    alice = gateway.client("alice")
+    _clear(mock_model)
+    headers = {"Idempotency-Key": "meaning-1"}
+    first = alice.post("/v1/videos", json=VIDEO, headers=headers)
+    assert first.status_code == 200, first.text
+    reordered = alice.post(
+        "/v1/videos",
+        content=b'{"seconds": 4, "prompt": "A kite over dunes", "model": "sora-2"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    as_form = [
+        alice.post("/v1/videos", files={k: (None, v) for k, v in VIDEO.items()}, headers=headers)
+        for _ in range(2)  # httpx draws a new boundary for each
+    ]
+    for retry in (reordered, *as_form):
+        assert retry.status_code == 200, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert retry.json()["id"] == first.json()["id"]
+    assert _creations(mock_model) == 1
+    reused = alice.post(
+        "/v1/videos",
+        files={**{k: (None, v) for k, v in VIDEO.items()}, "seconds": (None, "8")},
+        headers=headers,
+    )
+    assert reused.status_code == 409
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert reused.headers["x-should-retry"] == "false"
+    assert _creations(mock_model) == 1
+
+
 def test_replays_consume_nothing(mock_model: AppServer, start_gateway: GatewayFactory) -> None:
     """Many more replays than a burst of 3 all succeed, unforwarded, and the burst is intact."""
     gateway = start_gateway(mock_model.url, policies=LIMITS_POLICIES)

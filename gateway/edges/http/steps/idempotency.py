@@ -23,7 +23,9 @@ from gateway.core.idempotency import (
     scoped_key,
     validate_key,
 )
+from gateway.core.policy import GenerationRequest
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
+from gateway.edges.http.steps.generation_request import REQUEST
 from gateway.edges.http.steps.ownership import store_failures_refused
 from gateway.ports.store import Store, StoreUnavailable
 
@@ -56,7 +58,8 @@ class Idempotency(PassiveStep):
         if caller is None:
             raise MissingToken()
         key = scoped_key(exchange.target, validate_key(given))
-        request = fingerprint(exchange.method, exchange.target, exchange.body or b"")
+        parsed: GenerationRequest = exchange.notes[REQUEST]
+        request = fingerprint(exchange.method, exchange.target, parsed)
         now = self._clock()
         with store_failures_refused():
             record = await self._store.claim_idempotency(

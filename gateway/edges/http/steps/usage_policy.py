@@ -14,15 +14,14 @@ from gateway.core.errors import (
     ModelNotAllowed,
     PolicyViolation,
 )
-from gateway.core.generation_body import parse_generation
 from gateway.core.identity import JobLease, OwnedJob
 from gateway.core.limits import LimitCheck
-from gateway.core.policy import Action, Decision, LimitKind, Policy, TierRefusal
+from gateway.core.policy import Action, Decision, GenerationRequest, LimitKind, Policy, TierRefusal
 from gateway.core.policy.judge import judge
 from gateway.core.policy.moderation import Moderation
 from gateway.core.review import HeldRequest, new_held_video_id, queued_video
-from gateway.core.routes import RouteKind
 from gateway.edges.http.pipeline import Exchange, PassiveStep, Reply
+from gateway.edges.http.steps.generation_request import REQUEST
 from gateway.edges.http.steps.ownership import JOB_LEASE, store_failures_refused
 from gateway.ports.moderation import Moderator
 from gateway.ports.store import Store
@@ -44,8 +43,7 @@ class UsagePolicy(PassiveStep):
     meanwhile; a request the other rules deny already is never sent to the classifier.
     """
 
-    def __init__(self, *, max_reference: int, moderator: Moderator | None = None) -> None:
-        self._max_reference = max_reference
+    def __init__(self, *, moderator: Moderator | None = None) -> None:
         self._moderator = moderator
 
     async def before(self, exchange: Exchange) -> Reply | None:
@@ -55,13 +53,7 @@ class UsagePolicy(PassiveStep):
         if caller is None:
             raise MissingToken()
         policy: Policy = exchange.notes["policy"]
-        request = parse_generation(
-            exchange.body,
-            exchange.header("content-type") or "",
-            is_remix=exchange.route.kind is RouteKind.REMIX_VIDEO,
-            max_reference=self._max_reference,
-        )
-        exchange.notes["request"] = request
+        request: GenerationRequest = exchange.notes[REQUEST]
         judgement = judge(policy, request, caller.tier)
         decision = judgement.decision
         if decision is None:
