@@ -139,19 +139,44 @@ def test_listing_refuses_another_principals_cursor(gateway: Gateway) -> None:
 
 
 @pytest.mark.parametrize(
-    ("params", "param"),
+    ("query", "param"),
     [
-        ({"limit": "0"}, "limit"),
-        ({"limit": "101"}, "limit"),
-        ({"limit": "x"}, "limit"),
-        ({"order": "sideways"}, "order"),
+        ("limit=-1", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("limit=%D9%A3", "limit"),
+        ("limit=", "limit"),
+        ("limit=2&limit=3", "limit"),
+        ("order=sideways", "order"),
+        ("order=", "order"),
+        ("order=ASC", "order"),
+        ("order=asc&order=desc", "order"),
+        ("after=", "after"),
     ],
 )
-def test_listing_validates_its_query(gateway: Gateway, params: dict[str, str], param: str) -> None:
-    """Bad list parameters get 400 naming the parameter."""
-    response = gateway.client("alice").get("/v1/videos", params=params)
+def test_listing_validates_its_query(gateway: Gateway, query: str, param: str) -> None:
+    """Bad, empty or repeated list parameters get 400 naming the parameter."""
+    response = gateway.client("alice").get(f"/v1/videos?{query}")
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == param
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_request", param)
+
+
+def test_limit_zero_is_an_empty_page_that_says_whether_jobs_exist(gateway: Gateway) -> None:
+    """The spec's smallest page: no items, and `has_more` true once the caller has jobs."""
+    alice = gateway.client("alice")
+    empty = alice.get("/v1/videos", params={"limit": "0"}).json()
+    assert empty == {
+        "object": "list",
+        "data": [],
+        "first_id": None,
+        "last_id": None,
+        "has_more": False,
+    }
+    _create(alice)
+    page = alice.get("/v1/videos", params={"limit": "0"}).json()
+    assert (page["data"], page["has_more"]) == ([], True)
+    assert len(alice.get("/v1/videos", params={"limit": "100"}).json()["data"]) == 1
 
 
 def test_deleted_jobs_leave_the_listing(gateway: Gateway) -> None:

@@ -88,7 +88,7 @@ class JobOwnership(PassiveStep):
     async def _listing(self, exchange: Exchange, principal: str) -> Reply:
         query_string = exchange.target.partition("?")[2]
         # Blank values kept: `limit=` is a bad limit, not the default one.
-        query = parse_list_query(dict(parse_qsl(query_string, keep_blank_values=True)))
+        query = parse_list_query(parse_qsl(query_string, keep_blank_values=True))
         if query.after is not None and (
             JOB_ID.fullmatch(query.after) is None or await self._owner(query.after) != principal
         ):
