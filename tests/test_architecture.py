@@ -25,8 +25,8 @@ from tests.support.architecture import (
 
 PACKAGE = Path(gateway.__file__).parent
 # The modules that start a process's edges and so wire them together: the app factory
-# (the HTTP edge with the metrics endpoint and the review submitter beside it) and the
-# `serve` command that runs it.
+# (the HTTP edge with the metrics endpoint, the review submitter and the lease reconciler
+# beside it) and the `serve` command that runs it.
 COMPOSITION_ROOTS = frozenset({"gateway.edges.http.app", "gateway.edges.cli.serve"})
 
 

@@ -82,6 +82,11 @@ class OwnedJob:
     created_at: float
 
 
+# How long after a job's creation the lease reconciler first asks the model API about it,
+# unless the gateway saw the job end before (the default of `--reconcile-after`).
+RECONCILE_AFTER_SECONDS = 300.0
+
+
 @dataclass(frozen=True, slots=True)
 class JobLease:
     """The limiter lease a job holds, kept with the job so that whichever replica sees
@@ -91,6 +96,8 @@ class JobLease:
     keys: tuple[str, ...]
     # The lease's own lifetime in the limiter: past it, the binding frees nothing.
     ttl: float
+    # Seconds after the job's creation when the reconciler first checks on it.
+    reconcile_after: float = RECONCILE_AFTER_SECONDS
 
 
 _PRINCIPAL_CHARACTERS = frozenset(

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.core.client_address import NO_TRUSTED_PROXIES, TrustedProxies
+from gateway.core.identity import RECONCILE_AFTER_SECONDS
 from gateway.core.numbers import whole_number
 from gateway.core.units import parse_duration, parse_duration_or_zero, parse_size
 
@@ -47,6 +48,7 @@ class Settings:
     shutdown_timeout: float = 30.0
     header_timeout: float = 10.0
     lease_ttl: float = 3600.0
+    reconcile_after: float = RECONCILE_AFTER_SECONDS
     review_ttl: float = 259_200.0
     token_ttl: float = 900.0
     issuer: str | None = None
@@ -205,6 +207,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("max_reference", _positive_size, "largest input_reference image", "SIZE"),
     Option("lease_ttl", parse_duration, "longest a job holds a concurrency slot", "DURATION"),
+    Option(
+        "reconcile_after",
+        parse_duration,
+        "how long after a job's creation, and then how often, the gateway asks the model API "
+        "whether a job it has not seen end still needs its concurrency slot",
+        "DURATION",
+    ),
     Option(
         "review_ttl",
         parse_duration,

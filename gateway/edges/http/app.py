@@ -14,6 +14,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Route
 
 from gateway.core.audit.chain import Signer, es256_signer
+from gateway.core.lease_reconciliation import ReconcileConfig
 from gateway.core.tokens import TokenRules
 from gateway.edges.http.asgi import ASGIApp, Receive, Scope, Send
 from gateway.edges.http.authentication import BearerTokenBackend, refusal_response
@@ -38,6 +39,7 @@ from gateway.edges.http.steps.ownership import JobOwnership
 from gateway.edges.http.steps.reviewed_jobs import ReviewedJobs
 from gateway.edges.http.steps.routing import ListedRoutes
 from gateway.edges.http.steps.usage_policy import HoldForReview, UsagePolicy
+from gateway.edges.leases.reconciler import LeaseReconciler, reconciling
 from gateway.edges.metrics import metrics_routes, serving_metrics
 from gateway.edges.policy_files import read_policy
 from gateway.edges.policy_runtime import PolicyHolder, watching_policy
@@ -45,6 +47,7 @@ from gateway.edges.review.submitter import ReviewSubmitter, submitting
 from gateway.edges.settings import Settings
 from gateway.edges.shared_state import SharedState, watching
 from gateway.ports.audit import AuditSink, AuditUnavailable, open_audit_sink
+from gateway.ports.leases.release import LeaseRelease
 from gateway.ports.limiter import open_limiter
 from gateway.ports.metrics import GatewayMetrics, MeteredAuditSink, MeteredLimiter, MeteredUpstream
 from gateway.ports.moderation import CachedModerator
@@ -145,22 +148,33 @@ def create_app(
         claim_seconds=settings.upstream_connect_timeout + settings.upstream_timeout + 1.0,
         interval=review_poll,
     )
+    leases = LeaseRelease(state_store, limiter)
+    reconciler = LeaseReconciler(
+        state_store,
+        model_api,
+        leases,
+        reviews,
+        config=ReconcileConfig(settings.reconcile_after),
+        clock=clock,
+        credential=forwarder.credential,
+    )
     pipeline = Pipeline(
         [
             RequireCaller(),
             PhaseAdmission(policies, state),
             ListedRoutes(),
-            JobOwnership(state_store, forwarder, clock, reviews),
+            JobOwnership(state_store, forwarder, clock, reviews, leases),
             ReviewedJobs(reviews),
             ReadGenerationRequest(max_reference=settings.max_reference),
             Idempotency(state_store, clock),
             UsagePolicy(moderator=moderator),
             RateLimits(
                 limiter,
-                state_store,
+                leases,
                 forwarder,
                 lease_ttl=settings.lease_ttl,
                 review_ttl=settings.review_ttl,
+                reconcile_after=settings.reconcile_after,
             ),
             # After the limits: the classifier, called by UsagePolicy, answers meanwhile.
             ModerationVerdict(),
@@ -200,7 +214,7 @@ def create_app(
                 watching_policy(policies, settings.policy_poll),
             ):
                 try:
-                    async with submitting(submitter):
+                    async with submitting(submitter), reconciling(reconciler):
                         yield
                 finally:
                     # Closing seals the current segment with a checkpoint signed by the

@@ -180,6 +180,14 @@ class Store(Protocol):
         """Remove and return a job's lease: of several callers, exactly one gets it."""
         ...
 
+    async def claim_due_leases(self, now: float, *, until: float, limit: int) -> list[str]:
+        """The job ids of bound leases whose check is due at `now` (first due at the job's
+        creation plus the lease's `reconcile_after`), at most `limit` (those due longest);
+        each one's next check moves to `until` in the same atomic step, so that another
+        caller skips it meanwhile. Bindings past their lease's `ttl` are dropped, never
+        returned (their lease frees nothing any more)."""
+        ...
+
     # Rollout phase
     async def phase(self) -> str | None:
         """The current phase, or None while nobody has set one."""

@@ -2,8 +2,9 @@
 and the admin CLI.
 
 Every operation is one command or one Lua script, so it is atomic and one round trip;
-only a job's record and its owner's listing, which live in different cluster slots,
-take two (forgetting a job always, recording one on a cluster: see `redis_keys`).
+only a job's record and its owner's listing and lease index, which live in different
+cluster slots, take two (forgetting a job always, recording one or taking its lease on
+a cluster: see `redis_keys`).
 Admin changes move the revision in the script that makes them and announce it over
 pub/sub (`redis_changes`), so gateways reload at once rather than at their next poll.
 
@@ -14,8 +15,9 @@ never a hang. Errors name the failure, never the URL (it may carry a password).
 What expires: a revoked token id a day past its token's expiry (never in a view once
 its token expired; pruned by the next revocation, and the whole set expires a day after
 its last token), an idempotency record with its retention, a job's lease binding with
-the lease. Grants, keys, jobs, reviews and the phase history stay. Client secrets are
-stored only as their hashes, as the grants carry them.
+the lease (its index entries at the next reconciler's claim after that). Grants, keys,
+jobs, reviews and the phase history stay. Client secrets are stored only as their
+hashes, as the grants carry them.
 """
 
 from __future__ import annotations
@@ -105,6 +107,10 @@ class RedisStore:
         self._schedule_retirement = registrar.register_script(scripts.SCHEDULE_RETIREMENT)
         self._set_phase = registrar.register_script(scripts.SET_PHASE)
         self._record_job = registrar.register_script(scripts.RECORD_JOB)
+        self._index_lease = registrar.register_script(scripts.INDEX_LEASE)
+        self._take_lease = registrar.register_script(scripts.TAKE_LEASE)
+        self._unindex_lease = registrar.register_script(scripts.UNINDEX_LEASE)
+        self._claim_leases = registrar.register_script(scripts.CLAIM_LEASES)
         self._list_job = registrar.register_script(scripts.LIST_JOB)
         self._forget_job = registrar.register_script(scripts.FORGET_JOB)
         self._unlist_job = registrar.register_script(scripts.UNLIST_JOB)
@@ -243,19 +249,30 @@ class RedisStore:
     async def record_job(self, job: OwnedJob, *, lease: JobLease | None = None) -> None:
         binding = orjson.dumps([lease.lease_id, list(lease.keys)]) if lease else b""
         script_keys = [keys.job(job.job_id), keys.lease(job.job_id)]
+        index = [keys.LEASES_DUE, keys.LEASES_EXPIRY]
         listing = list(keys.listing(job.principal))
         if not self._cluster:
-            script_keys += listing
+            script_keys += [*index, *listing]
+        check_at = text(job.created_at + lease.reconcile_after) if lease else ""
+        expires_at = text(job.created_at + lease.ttl) if lease else ""
         args: list[str | bytes | int] = [
             job.job_id,
             job.principal,
             text(job.created_at),
             binding,
             _ms(lease.ttl) + EXPIRY_SLACK_MS if lease else 0,
+            check_at,
+            expires_at,
         ]
-        owner = await self._call(self._record_job(script_keys, args))
-        if self._cluster and owner == job.principal.encode():
-            await self._call(self._list_job(listing, [job.job_id, text(job.created_at)]))
+        owner, bound = await self._call(self._record_job(script_keys, args))
+        if not self._cluster:
+            return
+        follow_ups: list[Awaitable[Any]] = []
+        if owner == job.principal.encode():
+            follow_ups.append(self._list_job(listing, [job.job_id, text(job.created_at)]))
+        if bound:
+            follow_ups.append(self._index_lease(index, [job.job_id, check_at, expires_at]))
+        await asyncio.gather(*(self._call(pending) for pending in follow_ups))
 
     async def job_owner(self, job_id: str) -> str | None:
         owner = await self._call(_sent(self._client.hget(keys.job(job_id), "principal")))
@@ -363,12 +380,23 @@ class RedisStore:
     # Concurrency leases of jobs (bound by `record_job`, expiring with the lease)
 
     async def take_lease(self, job_id: str) -> tuple[str, tuple[str, ...]] | None:
-        # GETDEL is one command: of two replicas, one gets the binding.
-        stored = await self._call(_sent(self._client.getdel(keys.lease(job_id))))
+        # One script takes the binding: of two replicas, one gets it.
+        index = [keys.LEASES_DUE, keys.LEASES_EXPIRY]
+        script_keys = [keys.lease(job_id), *([] if self._cluster else index)]
+        stored = await self._call(self._take_lease(script_keys, [job_id]))
         if stored is None:
             return None
+        if self._cluster:
+            await self._call(self._unindex_lease(index, [job_id]))
         lease_id, lease_keys = orjson.loads(stored)
         return str(lease_id), tuple(str(key) for key in lease_keys)
+
+    async def claim_due_leases(self, now: float, *, until: float, limit: int) -> list[str]:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        index = [keys.LEASES_DUE, keys.LEASES_EXPIRY]
+        claimed = await self._call(self._claim_leases(index, [text(now), text(until), limit]))
+        return [bytes(job_id).decode() for job_id in claimed]
 
     # Rollout phase
 

@@ -29,6 +29,12 @@ when the model API answers with the job.
   - `phasegate:lease:{<job id>}`           JSON [lease id, [limit keys]], expiring
                                            with the lease itself
 
+`{leases}`: which bound leases the reconciler should look at, and when. Written beside a
+job's lease binding (in the same script on a single Redis, in a second one on a cluster)
+and read by the reconcilers' claims, which move a lease's next check atomically.
+  - `phasegate:{leases}:due`               zset job id -> when its next check is due
+  - `phasegate:{leases}:expiry`            zset job id -> when its lease runs out
+
 `{<principal>}`: what a principal lists, and its idempotency keys.
   - `phasegate:jobs:{<principal>}`         zset job id -> creation order
   - `phasegate:jobs:{<principal>}:created` hash job id -> created_at
@@ -48,9 +54,12 @@ hot spot, and every compare-and-set moves a review and its indexes in one script
   - `phasegate:{reviews}:owed`              zset video id -> order of reviews that
                                             are past pending and not settled yet
 
-A job's keys and its principal's listing are in different slots: on a single Redis
-one script writes both, on a cluster the listing follows in a second script once the
-first has settled who owns the job (so a listing never shows someone else's job).
+A job's keys, its principal's listing and the lease index are in different slots: on a
+single Redis one script writes them all, on a cluster the listing and the index follow
+in a second round trip once the first script has settled who owns the job and whether
+its lease was bound (so a listing never shows someone else's job, and the index never
+holds a lease that is not bound). An index entry left behind by a lease taken on a
+cluster between the two (or by a crash) is dropped when its lease runs out.
 """
 
 from __future__ import annotations
@@ -61,6 +70,8 @@ from typing import Final
 PREFIX: Final = "phasegate"
 ADMIN: Final = f"{PREFIX}:{{admin}}"
 REVIEWS: Final = f"{PREFIX}:{{reviews}}"
+LEASES_DUE: Final = f"{PREFIX}:{{leases}}:due"
+LEASES_EXPIRY: Final = f"{PREFIX}:{{leases}}:expiry"
 
 REVISION: Final = f"{ADMIN}:revision"
 CHANGES: Final = f"{ADMIN}:changes"

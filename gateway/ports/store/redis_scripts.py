@@ -148,27 +148,86 @@ local function list_job(order, created, counter, job_id, created_at)
 end
 """
 
-# KEYS: job hash, lease key[, listing zset, created hash, listing counter].
-# ARGV: job id, principal, created_at, lease (JSON, or "" for none), lease ttl (ms).
-# The first owner wins; a lease binds once; the listing (when its keys are given, that
-# is on a single Redis) gets the job only if the principal owns it. Returns the owner.
+# Adds a bound lease to the reconcilers' index, once.
+_INDEX_LEASE = """
+local function index_lease(due, expiry, job_id, check_at, expires_at)
+  redis.call('ZADD', due, 'NX', check_at, job_id)
+  redis.call('ZADD', expiry, 'NX', expires_at, job_id)
+end
+"""
+
+# KEYS: job hash, lease key[, leases due zset, leases expiry zset[, listing zset, created
+# hash, listing counter]]. ARGV: job id, principal, created_at, lease (JSON, or "" for
+# none), lease ttl (ms), check_at, expires_at. The first owner wins; a lease binds once
+# and, when the index keys are given (on a single Redis), is indexed with it; the listing
+# (likewise) gets the job only if the principal owns it. Returns {owner, 1 if this call
+# bound the lease else 0}.
 RECORD_JOB: Final = (
     _LIST_JOB
+    + _INDEX_LEASE
     + """
 local owner = redis.call('HGET', KEYS[1], 'principal')
 if not owner then
   redis.call('HSET', KEYS[1], 'principal', ARGV[2], 'created_at', ARGV[3])
   owner = ARGV[2]
 end
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5])
+local bound = 0
+if ARGV[4] ~= '' and redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then
+  bound = 1
+  if KEYS[3] then index_lease(KEYS[3], KEYS[4], ARGV[1], ARGV[6], ARGV[7]) end
 end
-if KEYS[3] and owner == ARGV[2] then
-  list_job(KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3])
+if KEYS[5] and owner == ARGV[2] then
+  list_job(KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[3])
 end
-return owner
+return {owner, bound}
 """
 )
+
+# KEYS: leases due zset, leases expiry zset. ARGV: job id, check_at, expires_at.
+INDEX_LEASE: Final = (
+    _INDEX_LEASE
+    + """
+index_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+return 1
+"""
+)
+
+# KEYS: lease key[, leases due zset, leases expiry zset]. ARGV: job id. Removes and
+# returns the binding (nil for none), and its index entries when their keys are given.
+TAKE_LEASE: Final = """
+local binding = redis.call('GET', KEYS[1])
+if binding then
+  redis.call('DEL', KEYS[1])
+  if KEYS[2] then
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('ZREM', KEYS[3], ARGV[1])
+  end
+end
+return binding
+"""
+
+# KEYS: leases due zset, leases expiry zset. ARGV: job id.
+UNINDEX_LEASE: Final = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: leases due zset, leases expiry zset. ARGV: now, until, limit. Drops entries whose
+# lease has run out (a bounded number per call), then claims up to `limit` due ones by
+# moving their next check to `until`. Returns the claimed job ids.
+CLAIM_LEASES: Final = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, id in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+end
+return due
+"""
 
 # KEYS: listing zset, created hash, listing counter. ARGV: job id, created_at.
 LIST_JOB: Final = (

@@ -34,7 +34,7 @@ from gateway.core.review_state import Review, ReviewMove, ReviewState, ReviewTra
 from gateway.ports.store import sqlite_reviews as review_sql
 from gateway.ports.store.base import StoreUnavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Long enough past expiry that no clock skew between hosts could matter; after that a
 # revoked token id is dead weight in every gateway's view.
 PRUNE_AFTER_SECONDS = 86_400.0
@@ -75,8 +75,11 @@ _TABLES = (
         created_at REAL NOT NULL, expires_at REAL NOT NULL,
         PRIMARY KEY (principal, idempotency_key))""",
     "CREATE INDEX IF NOT EXISTS idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+    # check_at: when the lease reconciler next asks about the job; expires_at: when the
+    # lease itself runs out (NULL for bindings made before version 3, which never said).
     """CREATE TABLE IF NOT EXISTS job_leases (
-        job_id TEXT PRIMARY KEY, lease_id TEXT NOT NULL, lease_keys TEXT NOT NULL)""",
+        job_id TEXT PRIMARY KEY, lease_id TEXT NOT NULL, lease_keys TEXT NOT NULL,
+        check_at REAL NOT NULL DEFAULT 0, expires_at REAL)""",
     """CREATE TABLE IF NOT EXISTS phase_changes (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, actor TEXT NOT NULL,
         changed_at REAL NOT NULL)""",
@@ -123,10 +126,19 @@ _COMPLETE_IDEMPOTENCY = """UPDATE idempotency_keys
     WHERE principal = ? AND idempotency_key = ? AND state = 'in_progress'"""
 _RELEASE_IDEMPOTENCY = """DELETE FROM idempotency_keys
     WHERE principal = ? AND idempotency_key = ? AND state = 'in_progress'"""
-_BIND_LEASE = (
-    "INSERT INTO job_leases (job_id, lease_id, lease_keys) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-)
+_BIND_LEASE = """INSERT INTO job_leases (job_id, lease_id, lease_keys, check_at, expires_at)
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
 _TAKE_LEASE = "DELETE FROM job_leases WHERE job_id = ? RETURNING lease_id, lease_keys"
+_LEASE_COLUMNS_V3 = {
+    "check_at": "ALTER TABLE job_leases ADD COLUMN check_at REAL NOT NULL DEFAULT 0",
+    "expires_at": "ALTER TABLE job_leases ADD COLUMN expires_at REAL",
+}
+_LEASES_BY_CHECK = "CREATE INDEX IF NOT EXISTS job_leases_check_at ON job_leases (check_at)"
+_PRUNE_LEASES = "DELETE FROM job_leases WHERE expires_at <= :now"
+# One statement: of two replicas claiming at once, each lease goes to one of them.
+_CLAIM_LEASES = """UPDATE job_leases SET check_at = :until WHERE job_id IN (
+    SELECT job_id FROM job_leases WHERE check_at <= :now ORDER BY check_at LIMIT :limit)
+    RETURNING job_id, check_at"""
 _INSERT_PHASE = "INSERT INTO phase_changes (phase, actor, changed_at) VALUES (?, ?, ?)"
 _SELECT_JOBS = "SELECT job_id, principal, created_at FROM jobs WHERE principal = :principal"
 # The cursor is resolved inside the query and only among the principal's own jobs: a job
@@ -289,6 +301,13 @@ class SqliteStore:
                 conn.execute(statement)
             if 0 < found < 2:
                 conn.execute(review_sql.BACKFILL)
+            if 0 < found < 3:
+                # Bindings made before version 3 are due for a check at once.
+                present = {row[1] for row in conn.execute("PRAGMA table_info(job_leases)")}
+                for column, statement in _LEASE_COLUMNS_V3.items():
+                    if column not in present:
+                        conn.execute(statement)
+            conn.execute(_LEASES_BY_CHECK)
             conn.executemany(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
                 [("schema_version", SCHEMA_VERSION), ("revision", 0)],
@@ -405,7 +424,13 @@ class SqliteStore:
         if lease is None:
             await self._change(_INSERT_JOB, values, bump=False, hot=True)
             return
-        binding = (job.job_id, lease.lease_id, "\n".join(lease.keys))
+        binding = (
+            job.job_id,
+            lease.lease_id,
+            "\n".join(lease.keys),
+            job.created_at + lease.reconcile_after,
+            job.created_at + lease.ttl,
+        )
 
         def work(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
@@ -515,7 +540,8 @@ class SqliteStore:
     async def release_idempotency(self, principal: str, key: str) -> None:
         await self._change(_RELEASE_IDEMPOTENCY, (principal, key), bump=False, hot=True)
 
-    # Concurrency leases of jobs (bound by `record_job`; rows stay until taken)
+    # Concurrency leases of jobs (bound by `record_job`; rows stay until taken, or until a
+    # reconciler's claim finds them past their lease's lifetime)
 
     async def take_lease(self, job_id: str) -> tuple[str, tuple[str, ...]] | None:
         # DELETE ... RETURNING is one statement: of two replicas, one gets the row.
@@ -526,6 +552,19 @@ class SqliteStore:
             return None
         lease_id, keys = rows[0]
         return str(lease_id), tuple(str(keys).split("\n"))
+
+    async def claim_due_leases(self, now: float, *, until: float, limit: int) -> list[str]:
+        if limit < 0:
+            raise ValueError("limit must not be negative")  # sqlite reads it as "no limit"
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            with _transaction(conn):
+                conn.execute(_PRUNE_LEASES, {"now": now})
+                params = {"now": now, "until": until, "limit": limit}
+                rows = conn.execute(_CLAIM_LEASES, params).fetchall()
+            return [str(job_id) for job_id, _ in rows]
+
+        return await self._run(work)
 
     # Rollout phase
 

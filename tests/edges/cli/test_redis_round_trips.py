@@ -65,16 +65,18 @@ def target(request: pytest.FixtureRequest) -> Target:
         )
     cluster: RedisClusterServers = request.getfixturevalue("cluster_of_three")
     cluster.flush()
-    # The owner's listing is in the owner's slot, not the job's: a second script.
-    return Target(cluster.url, cluster.reset_stats, cluster.command_calls, job_scripts=2)
+    # The owner's listing is in the owner's slot, the lease index in its own, not the
+    # job's: two more scripts, sent together once the first has settled the job.
+    return Target(cluster.url, cluster.reset_stats, cluster.command_calls, job_scripts=3)
 
 
 def test_a_generation_request_costs_one_script_before_the_model_and_one_after(
     tmp_path: Path, target: Target
 ) -> None:
     """Per request: one EVALSHA before the model (all limits and the concurrency lease),
-    one after it (the job's owner, its lease and the owner's listing; two on a cluster,
-    where the listing lives in the owner's slot), and the audit stream's EVAL batches:
+    one after it (the job's owner, its lease, the lease's index entry and the owner's
+    listing; on a cluster, where the listing and the index live in slots of their own,
+    two more, sent together after the first), and the audit stream's EVAL batches:
     the write-ahead record and the outcome, which may share a batch with the next
     request. Revocation and phase are read from memory: no request reads them."""
     url = target.url

@@ -144,6 +144,56 @@ async def test_the_first_lease_bound_to_a_job_stays(store: Store) -> None:
     assert await store.take_lease("j1") == ("first", ("t:a",))
 
 
+def _lease(name: str, *, ttl: float = 600.0, reconcile_after: float = 60.0) -> JobLease:
+    return JobLease(name, ("t:principal:alice:jobs",), ttl, reconcile_after)
+
+
+async def test_a_lease_is_due_for_a_check_after_its_reconcile_time(store: Store) -> None:
+    """A bound lease is claimed once due, then not again until the claim's `until`."""
+    await store.record_job(make_job("j1", created_at=100.0), lease=_lease("r1"))
+    await store.record_job(make_job("j2", created_at=100.0))  # no lease: never due
+    assert await store.claim_due_leases(159.0, until=219.0, limit=10) == []
+    assert await store.claim_due_leases(160.0, until=220.0, limit=10) == ["j1"]
+    assert await store.claim_due_leases(160.0, until=220.0, limit=10) == []
+    assert await store.claim_due_leases(219.9, until=280.0, limit=10) == []
+    assert await store.claim_due_leases(220.0, until=280.0, limit=10) == ["j1"]
+
+
+async def test_concurrent_claims_share_the_due_leases_without_overlap(store: Store) -> None:
+    """Replicas claiming at once each get their own share: every due lease goes to one."""
+    for index in range(12):
+        await store.record_job(make_job(f"j{index}", created_at=100.0), lease=_lease(f"r{index}"))
+    claims = await asyncio.gather(
+        *(store.claim_due_leases(500.0, until=600.0, limit=5) for _ in range(4))
+    )
+    claimed = [job_id for claim in claims for job_id in claim]
+    assert sorted(claimed) == sorted(f"j{index}" for index in range(12))
+    assert all(len(claim) <= 5 for claim in claims)
+
+
+async def test_a_claim_takes_the_longest_due_first(store: Store) -> None:
+    for index, created_at in enumerate((300.0, 100.0, 200.0)):
+        await store.record_job(make_job(f"j{index}", created_at=created_at), lease=_lease("r"))
+    assert sorted(await store.claim_due_leases(500.0, until=2000.0, limit=2)) == ["j1", "j2"]
+    assert await store.claim_due_leases(500.0, until=2000.0, limit=2) == ["j0"]
+
+
+async def test_a_taken_or_expired_lease_is_never_claimed(store: Store) -> None:
+    """Once freed (taken) or run out (past its ttl), a lease has nothing left to check."""
+    await store.record_job(make_job("taken", created_at=100.0), lease=_lease("r1"))
+    await store.record_job(make_job("old", created_at=100.0), lease=_lease("r2", ttl=120.0))
+    assert await store.take_lease("taken") == ("r1", ("t:principal:alice:jobs",))
+    assert await store.claim_due_leases(220.0, until=300.0, limit=10) == []
+    await store.record_job(make_job("fresh", created_at=200.0), lease=_lease("r3"))
+    assert await store.claim_due_leases(260.0, until=300.0, limit=10) == ["fresh"]
+
+
+async def test_claiming_nothing_claims_nothing(store: Store) -> None:
+    await store.record_job(make_job("j1", created_at=100.0), lease=_lease("r1"))
+    assert await store.claim_due_leases(500.0, until=600.0, limit=0) == []
+    assert await store.claim_due_leases(500.0, until=600.0, limit=1) == ["j1"]
+
+
 async def test_keys_list_oldest_first_and_refuse_duplicates(store: Store) -> None:
     """Keys read back in creation order with their private PEM, and a kid is unique."""
     newer = make_key("k2", created_at=200.0)

@@ -104,6 +104,7 @@ async def test_the_keys_written_are_the_documented_ones_in_their_slots(
             "phasegate:{admin}:phases",
         },
         "job": {"phasegate:job:{video_1}", "phasegate:lease:{video_1}"},
+        "leases": {"phasegate:{leases}:due", "phasegate:{leases}:expiry"},
         "listing": {
             "phasegate:jobs:{alice}",
             "phasegate:jobs:{alice}:created",

@@ -215,6 +215,31 @@ async def test_newer_schema_is_refused(path: Path) -> None:
         await SqliteStore.open(path)
 
 
+async def test_lease_bindings_of_a_version_2_file_are_due_for_a_check_at_once(
+    path: Path,
+) -> None:
+    """Bindings from before the reconciler said nothing of their timing: each is checked
+    at the first claim, and still taken (and freed) exactly once."""
+    await (await SqliteStore.open(path)).close()
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE job_leases")
+        conn.execute(
+            "CREATE TABLE job_leases (job_id TEXT PRIMARY KEY, lease_id TEXT NOT NULL, "
+            "lease_keys TEXT NOT NULL)"
+        )
+        conn.execute("INSERT INTO job_leases VALUES ('video_old', 'req-1', 't:a\nt:b')")
+        conn.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.claim_due_leases(1.0, until=100.0, limit=10) == ["video_old"]
+        assert await store.take_lease("video_old") == ("req-1", ("t:a", "t:b"))
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version == (SCHEMA_VERSION,) == (3,)
+
+
 async def test_closed_store_is_unavailable(path: Path) -> None:
     """Using a store after closing it raises rather than reopening behind the caller's back."""
     store = await SqliteStore.open(path)

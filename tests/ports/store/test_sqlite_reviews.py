@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway.core.review import HeldRequest
 from gateway.core.review_state import ReviewState, approve, reject
 from gateway.ports.store import SqliteStore
+from gateway.ports.store.sqlite import SCHEMA_VERSION
 
 
 def _held(video_id: str) -> HeldRequest:
@@ -60,7 +61,7 @@ async def test_two_connections_deciding_at_once_have_one_winner(tmp_path: Path) 
 
 async def test_held_requests_of_a_version_1_file_become_pending_reviews(tmp_path: Path) -> None:
     """A file written before reviews existed: its held requests wait as pending reviews,
-    with the default 72 h to expiry, and the file is marked as version 2."""
+    with the default 72 h to expiry, and the file is marked as the current version."""
     path = tmp_path / "state.db"
     store = await SqliteStore.open(path)
     await store.hold_request(_held("video_old"), expires_at=999.0)
@@ -77,4 +78,4 @@ async def test_held_requests_of_a_version_1_file_become_pending_reviews(tmp_path
         await store.close()
     with closing(sqlite3.connect(path)) as conn:
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert version == (2,)
+    assert version == (SCHEMA_VERSION,)

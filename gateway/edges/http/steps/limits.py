@@ -3,13 +3,16 @@
 All of a request's limits are checked and consumed in one limiter call, so a request
 refused by one limit uses none of the others. A generation the model API refuses (or
 never answers) gives its cost back; a job's concurrency lease is held until the
-gateway sees the job end (completed, failed, deleted) or the lease expires. A request
-held for review keeps its lease through the review too.
+gateway sees the job end in an answer it passes (a read or a listing showing it
+completed or failed, a download, a delete), the lease reconciler finds it ended, or the
+lease expires. A request held for review keeps its lease through the review too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import structlog
 
 from gateway.core.errors import BadRequest, LimitsUnavailable, MissingToken, RateLimited
 from gateway.core.identity import JobLease
@@ -20,27 +23,32 @@ from gateway.core.policy import GenerationRequest, LimitKind, LimitSpec, ParamVa
 from gateway.core.routes import RouteKind
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
-from gateway.edges.http.steps.ownership import JOB_LEASE, store_failures_refused
+from gateway.edges.http.steps.ownership import JOB_LEASE
 from gateway.edges.http.steps.usage_policy import MAY_HOLD
+from gateway.ports.leases.release import LeaseRelease
 from gateway.ports.limiter import Limiter, LimiterUnavailable
-from gateway.ports.store import Store
+from gateway.ports.store import StoreUnavailable
+
+_log = structlog.get_logger("phasegate.limits")
 
 
 class RateLimits(PassiveStep):
     def __init__(
         self,
         limiter: Limiter,
-        store: Store,
+        leases: LeaseRelease,
         forwarder: Forwarder,
         *,
         lease_ttl: float,
         review_ttl: float,
+        reconcile_after: float,
     ) -> None:
         self._limiter = limiter
-        self._store = store
+        self._leases = leases
         self._forwarder = forwarder
         self._lease_ttl = lease_ttl
         self._review_ttl = review_ttl
+        self._reconcile_after = reconcile_after
 
     async def before(self, exchange: Exchange) -> Reply | None:
         if not exchange.route.kind.is_generation:
@@ -92,7 +100,9 @@ class RateLimits(PassiveStep):
         leases = tuple(c.key for c in checks if c.kind is LimitKind.CONCURRENCY)
         if leases:
             # Bound to the job it becomes in the same store write that records the job.
-            exchange.notes[JOB_LEASE] = JobLease(exchange.request_id, leases, lease_ttl)
+            exchange.notes[JOB_LEASE] = JobLease(
+                exchange.request_id, leases, lease_ttl, reconcile_after=self._reconcile_after
+            )
         exchange.response_headers.extend(headers)
         return None
 
@@ -115,16 +125,18 @@ class RateLimits(PassiveStep):
                 await self._give_back(exchange, checks)
             # A created job's lease is bound by `JobOwnership`, with the job's owner.
             return
-        if kind is RouteKind.READ_VIDEO and 200 <= outcome.status < 300:
+        if not 200 <= outcome.status < 300:
+            return
+        if kind is RouteKind.READ_VIDEO:
             job_id, status = outcome.job_id, outcome.job_status
             if job_id is not None and status in TERMINAL_STATUSES:
-                await self._release(job_id)
+                await self._release(exchange, job_id)
         elif (
-            kind is RouteKind.DELETE_VIDEO
-            and 200 <= outcome.status < 300
+            kind in (RouteKind.DOWNLOAD_VIDEO, RouteKind.DELETE_VIDEO)
             and exchange.route.video_id is not None
         ):
-            await self._release(exchange.route.video_id)
+            # Content exists only for a completed job; a deleted one runs no more.
+            await self._release(exchange, exchange.route.video_id)
 
     async def failed(self, exchange: Exchange) -> None:
         checks: tuple[LimitCheck, ...] | None = exchange.notes.get("limits")
@@ -140,17 +152,12 @@ class RateLimits(PassiveStep):
             # The cost stays spent and the lease runs out on its own: fail safe, not open.
             return
 
-    async def _release(self, job_id: str) -> None:
-        # Taken from the store atomically, so of all replicas seeing the job end, one releases.
-        with store_failures_refused():
-            lease = await self._store.take_lease(job_id)
-        if lease is None:
-            return
-        lease_id, keys = lease
+    async def _release(self, exchange: Exchange, job_id: str) -> None:
         try:
-            await self._limiter.release(keys, lease_id)
-        except LimiterUnavailable:
-            return  # the lease expires on its own
+            await self._leases.job_ended(job_id)
+        except StoreUnavailable as exc:
+            # The answer stands; the reconciler (or the lease's expiry) frees the slot later.
+            _log.warning("lease_release_deferred", request_id=exchange.request_id, reason=str(exc))
 
 
 def _cost_param(specs: Sequence[LimitSpec]) -> str | None:

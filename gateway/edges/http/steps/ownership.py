@@ -1,4 +1,9 @@
-"""Callers see only their own jobs: someone else's job reads exactly like no job at all."""
+"""Callers see only their own jobs: someone else's job reads exactly like no job at all.
+
+The listing is built here from the caller's own jobs; a job it shows ended frees its
+concurrency slot, as a read of that job would, so a client that follows its jobs
+through the list gets its slots back as soon as it sees them done.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
+import structlog
+
 from gateway.core.errors import (
     DependencyUnavailable,
     MissingToken,
@@ -17,13 +24,17 @@ from gateway.core.errors import (
 )
 from gateway.core.identity import JobLease, OwnedJob
 from gateway.core.job_alias import JobAlias
+from gateway.core.lease_reconciliation import ended_jobs
 from gateway.core.listing import list_document, parse_list_query
 from gateway.core.review_state import ReviewState
 from gateway.core.routes import JOB_ID, RouteKind
 from gateway.edges.http.forwarding import Forwarder
 from gateway.edges.http.pipeline import Exchange, Outcome, PassiveStep, Reply
+from gateway.ports.leases.release import LeaseRelease
 from gateway.ports.review.lookup import ReviewLookup
 from gateway.ports.store import Store, StoreUnavailable
+
+_log = structlog.get_logger("phasegate.limits")
 
 # The `JobLease` a generation request reserved (set by `RateLimits`): recorded with the job
 # it becomes, in one store write.
@@ -45,12 +56,15 @@ class JobOwnership(PassiveStep):
         forwarder: Forwarder,
         clock: Callable[[], float],
         reviews: ReviewLookup,
+        leases: LeaseRelease,
+        *,
         cache_size: int = 50_000,
     ) -> None:
         self._store = store
         self._forwarder = forwarder
         self._clock = clock
         self._reviews = reviews
+        self._leases = leases
         # Owners never change, so known ones are kept; unknown ids always ask the store.
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
@@ -100,7 +114,15 @@ class JobOwnership(PassiveStep):
         shown = page[: query.limit]
         fetched = await asyncio.gather(*(self._video(exchange, job.job_id) for job in shown))
         videos = [video for video in fetched if video is not None]
+        await asyncio.gather(*(self._ended(exchange, job_id) for job_id in ended_jobs(videos)))
         return Reply(200, list_document(videos, has_more=len(page) > query.limit))
+
+    async def _ended(self, exchange: Exchange, job_id: str) -> None:
+        try:
+            await self._leases.job_ended(job_id)
+        except StoreUnavailable as exc:
+            # The listing stands; the reconciler (or the lease's expiry) frees the slot.
+            _log.warning("lease_release_deferred", request_id=exchange.request_id, reason=str(exc))
 
     async def _video(self, exchange: Exchange, job_id: str) -> dict[str, Any] | None:
         with store_failures_refused():
