@@ -259,7 +259,8 @@ class _FormReader:
         part.size += len(chunk)
         if part.size > self._max_reference:
             raise BodyTooLarge(
-                f"input_reference is larger than the limit of {self._max_reference} bytes."
+                f"input_reference is larger than the limit of {self._max_reference} bytes.",
+                param=_REFERENCE,
             )
         part.digest.update(chunk)
         if self._keep_reference:
