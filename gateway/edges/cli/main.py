@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run the mock model API and the gateway in front of it, on loopback"
     )
     add_setting_flags(demo, serve=True)
+    demo.add_argument(
+        "--model-port",
+        type=int,
+        metavar="PORT",
+        help="port of the mock model API (default 8081, or a free one if that is taken)",
+    )
 
     mock = commands.add_parser("mock-model", help="run the built-in mock video model API alone")
     mock_model.add_arguments(mock)
@@ -90,7 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: run_serve(settings_from(args)),
-    "demo": lambda args: run_demo(settings_from(args)),
+    "demo": lambda args: run_demo(
+        settings_from(args),
+        # A port asked for is used or refused; only the defaults give way to free ones.
+        port_asked=hasattr(args, "port") or "PHASEGATE_PORT" in os.environ,
+        model_port=args.model_port,
+    ),
     "mock-model": mock_model.run_mock_model,
     "mock-moderation": mock_moderation.run_mock_moderation,
 }
