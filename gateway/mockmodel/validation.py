@@ -222,7 +222,7 @@ def _reference_object(value: object) -> InputReference:
     url = value["image_url"]
     if not isinstance(url, str):
         raise _reference_error("'image_url' must be a string.")
-    if url.startswith("https://"):
+    if url[:8].lower() == "https://":
         return InputReference(url=url)
     header, comma, payload = url.partition(",")
     if not (url.startswith("data:") and comma and header.endswith(";base64")):
