@@ -55,9 +55,10 @@ def moderated(
 
 
 def calls(mock: AppServer | str) -> list[dict[str, Any]]:
+    """What a mock was asked for, but the readiness probes (HEAD /) of the model API."""
     url = mock.url if isinstance(mock, AppServer) else mock
     found: list[dict[str, Any]] = httpx.get(f"{url}/_mock/requests").json()["data"]
-    return found
+    return [call for call in found if call.get("method") != "HEAD"]
 
 
 def judged(gateway: Gateway, request_id: str) -> dict[str, Any]:
