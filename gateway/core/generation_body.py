@@ -35,6 +35,10 @@ _PART_HEADERS_LIMIT = 8
 _PART_HEADERS = frozenset({b"content-disposition", b"content-type", b"content-transfer-encoding"})
 _REFERENCE = "input_reference"
 _IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
+# Transfer encodings a text part may come in (RFC 2045): judged as sent and decoded, so
+# the policy reads what either kind of parser, one that decodes them or one that does not,
+# would hand the model.
+_TEXT_ENCODINGS = frozenset({"base64", "quoted-printable"})
 _TEXT_CHARSETS = frozenset({"utf-8", "us-ascii"})
 _BOM = "\ufeff"
 _NAMED = frozenset({"prompt", "model", _REFERENCE})
@@ -180,6 +184,7 @@ class _Part:
     name: str = ""
     filename: str | None = None
     content_type: str | None = None
+    transfer_encoding: str = "7bit"
     data: bytearray = field(default_factory=bytearray)
     size: int = 0
     digest: Any = None
@@ -190,6 +195,7 @@ class _Form:
     fields: dict[str, str]
     reference: InputReference | None
     reference_bytes: bytes | None
+    transfer_encodings: dict[str, str]
 
 
 class _FormReader:
@@ -202,6 +208,7 @@ class _FormReader:
         self._header_value = bytearray()
         self._part = _Part()
         self.fields: dict[str, str] = {}
+        self.transfer_encodings: dict[str, str] = {}
         self.reference: InputReference | None = None
         self.reference_bytes: bytes | None = None
         self.ended = False
@@ -233,6 +240,16 @@ class _FormReader:
         headers = _part_headers(part.headers)
         part.name, part.filename = _disposition(headers)
         part.content_type = headers.get(b"content-type")
+        encoding = headers.get(b"content-transfer-encoding", "7bit").strip().lower()
+        part.transfer_encoding = encoding
+        if encoding not in _IDENTITY_ENCODINGS and (
+            part.filename is not None or encoding not in _TEXT_ENCODINGS
+        ):
+            raise BadRequest(
+                f"The form part {part.name!r} has a Content-Transfer-Encoding of {encoding!r};"
+                " text fields take base64 or quoted-printable, files none.",
+                param=part.name,
+            )
         if part.filename is not None:
             if part.name != _REFERENCE:
                 raise BadRequest(
@@ -270,9 +287,14 @@ class _FormReader:
         part = self._part
         if part.digest is None:
             self.fields[part.name] = _utf8(bytes(part.data), part.name)
+            if part.transfer_encoding in _TEXT_ENCODINGS:
+                self.transfer_encodings[part.name] = part.transfer_encoding
             return
         self.reference = InputReference(
-            size=part.size, sha256=part.digest.hexdigest(), content_type=part.content_type
+            size=part.size,
+            sha256=part.digest.hexdigest(),
+            content_type=part.content_type,
+            filename=part.filename,
         )
         if self._keep_reference:
             self.reference_bytes = bytes(part.data)
@@ -292,11 +314,6 @@ def _part_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
         raise BadRequest(
             f"A form part has the header {sorted(unknown)[0].decode('latin-1')!r}, "
             "which generation requests do not take."
-        )
-    encoding = headers.get(b"content-transfer-encoding")
-    if encoding is not None and encoding.strip().lower() not in _IDENTITY_ENCODINGS:
-        raise BadRequest(
-            "A form part has a Content-Transfer-Encoding, which generation requests do not take."
         )
     return headers
 
@@ -355,7 +372,7 @@ def _read_form(
         raise BadRequest("The multipart body ends before its closing boundary.")
     if "_charset_" in reader.fields:
         raise BadRequest("The form field '_charset_' is not accepted: text is UTF-8.")
-    return _Form(reader.fields, reader.reference, reader.reference_bytes)
+    return _Form(reader.fields, reader.reference, reader.reference_bytes, reader.transfer_encodings)
 
 
 def from_multipart(
@@ -374,6 +391,7 @@ def from_multipart(
         params=extra,
         input_reference=form.reference,
         is_remix=is_remix,
+        transfer_encodings=form.transfer_encodings,
     )
 
 

@@ -148,7 +148,7 @@ def test_plain_utf8_json_spellings_are_taken(content_type: str) -> None:
         (
             [
                 (
-                    PROMPT_PART + "\r\nContent-Transfer-Encoding: base64",
+                    PROMPT_PART + "\r\nContent-Transfer-Encoding: x-uuencode",
                     b"YQ==",
                 )
             ],
@@ -197,3 +197,32 @@ def test_a_form_cut_before_its_closing_boundary_is_400() -> None:
 def test_a_form_in_another_charset_is_415() -> None:
     body = form(field("prompt", b"a"))
     assert isinstance(refusal(body, f"{MULTIPART}; charset=latin-1"), UnsupportedMediaType)
+
+
+@pytest.mark.parametrize("encoding", ["base64", "Quoted-Printable"])
+def test_transfer_encoded_text_part_is_read_as_sent_and_named(encoding: str) -> None:
+    """A text part in base64 or quoted-printable is taken as sent, and the request says
+    which transfer encoding it came in, so the policy can judge it decoded too."""
+    headers = PROMPT_PART + f"\r\nContent-Transfer-Encoding: {encoding}"
+    request = parse(form((headers, b"YSBjYXQ=")), MULTIPART)
+    assert request.prompt == "YSBjYXQ="
+    assert request.transfer_encodings == {"prompt": encoding.lower()}
+
+
+def test_transfer_encoded_file_part_is_400() -> None:
+    """The reference file takes no transfer encoding: its digest is of the bytes sent."""
+    headers = (
+        'Content-Disposition: form-data; name="input_reference"; filename="a.png"'
+        "\r\nContent-Transfer-Encoding: base64"
+    )
+    error = refusal(form(field("prompt", b"a"), (headers, b"iVBORw0K")), MULTIPART)
+    assert error.status == 400
+    assert "Content-Transfer-Encoding" in error.message
+
+
+def test_reference_file_name_is_kept() -> None:
+    """The file name a caller gave the reference is kept for the policy to read."""
+    headers = 'Content-Disposition: form-data; name="input_reference"; filename="fox.png"'
+    request = parse(form(field("prompt", b"a"), (headers, b"png")), MULTIPART)
+    assert request.input_reference is not None
+    assert request.input_reference.filename == "fox.png"

@@ -253,7 +253,7 @@ class Policy:
                     continue
                 if failed:
                     hit_action = on_error
-            if (failed and rule.categories) or rule.matcher.matches(subject):
+            if (failed and rule.categories) or rule.matcher.mask(subject):
                 hits.append(RuleHit(rule.id, hit_action, rule.shadow, rule.message))
                 if not rule.shadow and hit_action > action:
                     action = hit_action

@@ -25,12 +25,14 @@ from gateway.core.policy.compiled import (
 )
 from gateway.core.policy.decision import Action
 from gateway.core.policy.errors import PolicyError, PolicyErrors
+from gateway.core.policy.inflection import language_of
 from gateway.core.policy.limits import LimitKind, LimitScope, LimitSpec
 from gateway.core.policy.matchers import compile_matcher, moderation_categories
 from gateway.core.policy.messages import policy_errors
 from gateway.core.policy.model import (
     FileModel,
     LimitModel,
+    ListModel,
     ListRef,
     MatcherModel,
     ModerationModel,
@@ -40,7 +42,6 @@ from gateway.core.policy.model import (
     TierModel,
 )
 from gateway.core.policy.moderation import DEFAULT_MODEL, ModerationService
-from gateway.core.policy.normalize import TermMatcher
 from gateway.core.policy.source import (
     Path,
     PathKey,
@@ -51,6 +52,7 @@ from gateway.core.policy.source import (
     parse_terms,
     policy_version,
 )
+from gateway.core.policy.terms import TermMatcher
 from gateway.core.routes import documented_methods
 
 T = TypeVar("T")
@@ -99,7 +101,7 @@ class _Merge:
         self.phases: dict[str, _At[PhaseModel | None]] = {}
         self.tiers: dict[str, _At[TierModel | None]] = {}
         self.rules: dict[str, _At[RuleModel | None]] = {}
-        self.lists: dict[str, _At[str]] = {}
+        self.lists: dict[str, _At[ListModel]] = {}
         self.routes: dict[str, _At[RouteModel | None]] = {}
         self.moderation: _At[ModerationModel | None] | None = None
         # Kinds a broken file may have defined: references to them are not checked.
@@ -146,8 +148,7 @@ class _Merge:
             rule = self._validate(RuleModel, source, path, item)
             rule_id = rule.id if rule else item.get("id") if isinstance(item, dict) else None
             self._define(self.rules, "rule id", rule_id, _At(rule, source, path))
-        for name, relative in good.get("lists", {}).items():
-            self._define(self.lists, "list", name, _At(relative, source, ("lists", name)))
+        self._add_lists(source, good.get("lists", {}))
         for index, item in enumerate(good.get("routes", ())):
             path = ("routes", index)
             route = self._validate(RouteModel, source, path, item)
@@ -161,6 +162,23 @@ class _Merge:
             else:
                 message = f"moderation is configured twice (first at {self.moderation.where})"
                 self.errors.append(here.error(message))
+
+    def _add_lists(self, source: Source, lists: Mapping[str, object]) -> None:
+        for name, item in lists.items():
+            spec = self._list(source, name, item)
+            if spec is not None:
+                self._define(self.lists, "list", name, _At(spec, source, ("lists", name)))
+
+    def _list(self, source: Source, name: str, item: object) -> ListModel | None:
+        """`NAME: PATH` or `NAME: {file: PATH, fuzzy: 0|1}`."""
+        if isinstance(item, str) and item:
+            return ListModel(file=item)
+        if isinstance(item, dict):
+            return self._validate(ListModel, source, ("lists", name), item)
+        message = f"list {name!r} must be a file path or {{file: PATH, fuzzy: 0 or 1}}"
+        self.errors.append(source.at(("lists", name), f"{message} (got {item!r})"))
+        self.unsure.add("lists")
+        return None
 
     def _add_settings(self, source: Source, data: Mapping[PathKey, object]) -> None:
         version, default_phase = data.get("version"), data.get("default_phase")
@@ -273,13 +291,14 @@ class _Merge:
         texts: dict[str, str] = {}
         terms: dict[str, tuple[str, ...]] = {}
         for name, at in self.lists.items():
-            text = texts.get(at.value)
+            file = at.value.file
+            text = texts.get(file)
             if text is None:
-                text = read_list(at.value)
+                text = read_list(file)
             if text is None:
-                self.errors.append(at.error(f"list {name!r}: file {at.value!r} not found"))
+                self.errors.append(at.error(f"list {name!r}: file {file!r} not found"))
                 continue
-            texts[at.value] = text
+            texts[file] = text
             terms[name] = parse_terms(text)
         return texts, terms
 
@@ -299,8 +318,13 @@ def _compile(merge: _Merge, terms: Mapping[str, tuple[str, ...]], version: str) 
     def terms_for(spec: tuple[str, ...] | ListRef) -> TermMatcher:
         # One TermMatcher per list and per distinct inline set, however many rules use it.
         if spec not in matchers:
-            words = terms[spec.name] if isinstance(spec, ListRef) else spec
-            matchers[spec] = TermMatcher.compile(words)
+            if isinstance(spec, ListRef):
+                declared = merge.lists[spec.name].value
+                matchers[spec] = TermMatcher.compile(
+                    terms[spec.name], language=language_of(declared.file), fuzzy=declared.fuzzy
+                )
+            else:
+                matchers[spec] = TermMatcher.compile(spec)
         return matchers[spec]
 
     phases = tuple(

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.core.numbers import as_number
+from gateway.core.policy.decoding import decode_field
 from gateway.core.policy.model import ListRef, MatcherModel, Scalar
 from gateway.core.policy.moderation import Moderation, ModerationScores
-from gateway.core.policy.normalize import NormalizedText, TermMatcher, normalize
+from gateway.core.policy.normalize import normalize
 from gateway.core.policy.request import GenerationRequest
+from gateway.core.policy.terms import ALL_KINDS, PLAIN, REVERSED, ROT13, TermMatcher, rot13
 
 DEFAULT_MODEL = "sora-2"  # what the model API uses when a request names none
 
@@ -36,11 +38,61 @@ def _equal(actual: object, expected: Scalar) -> bool:
     return _text(actual) == _text(expected)
 
 
-class Subject:
-    """One request under evaluation; its prompt is normalised at most once, and each term
-    list is matched against it at most once, however many rules use that list."""
+# Fields joined into one text are kept apart by more punctuation than a spelled-out word
+# may hold between its letters, so no word is read across two fields.
+_FIELD_SEPARATOR = " |||| "
+# Parameter values that are numbers or sizes say nothing a word list could match.
+_NOT_TEXT = re.compile(r"[0-9.x]*")
 
-    __slots__ = ("_normalized", "_term_results", "_words", "model", "moderation", "request")
+
+def _text_fields(request: GenerationRequest) -> list[tuple[str, str]]:
+    """Every field a caller wrote text into, by name: the prompt, the other text
+    parameters and the reference image's file name."""
+    fields = [("prompt", request.prompt)]
+    fields += [
+        (name, value)
+        for name, value in request.params.items()
+        if isinstance(value, str) and not _NOT_TEXT.fullmatch(value)
+    ]
+    reference = request.input_reference
+    if reference is not None and reference.filename:
+        fields.append(("input_reference", reference.filename))
+    return fields
+
+
+class _Reading:
+    """One text of a request (as sent, or decoded) normalised, and its word set."""
+
+    __slots__ = ("_views", "normalized", "words")
+
+    def __init__(self, text: str) -> None:
+        self.normalized = normalize(text)
+        self.words = frozenset(self.normalized.tokens).union(
+            a.word for a in self.normalized.alternatives
+        )
+        self._views: tuple[tuple[int, tuple[str, ...]], ...] | None = None
+
+    def regex_views(self) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """The strings a regex searches, by the kind of reading they are."""
+        if self._views is None:
+            plain = self.normalized.regex_views()
+            self._views = (
+                (PLAIN, plain),
+                (REVERSED, tuple(view[::-1] for view in plain)),
+                (ROT13, tuple(map(rot13, plain))),
+            )
+        return self._views
+
+
+class Subject:
+    """One request under evaluation. Its text fields are joined, normalised once, and,
+    where a decoding layer changes them, decoded and normalised once more; each term
+    list is matched against it at most once, however many rules use that list.
+
+    A test answers with the readings (`PLAIN`, `REVERSED`, `ROT13` bits) it holds in;
+    a rule matches when its whole `when` holds in one reading."""
+
+    __slots__ = ("_readings", "_term_results", "layers", "model", "moderation", "request")
 
     def __init__(
         self,
@@ -52,73 +104,96 @@ class Subject:
         self.request = request
         self.model = request.model or DEFAULT_MODEL
         self.moderation = moderation
-        self._normalized: NormalizedText | None = None
-        self._words: frozenset[str] | None = None
-        self._term_results: dict[int, bool] = {}
+        self._readings: tuple[_Reading, ...] | None = None
+        self._term_results: dict[int, int] = {}
+        # The decoding layers that changed the text (HTML entities, base64...), in order.
+        self.layers: tuple[str, ...] = ()
         if reading is not None and _text_key_of(reading.request) == _text_key_of(request):
             # The same text read before (a replay's cache): its readings and term results
             # hold for this request too, and what this one reads is kept for the next.
-            reading._read()
-            self._normalized, self._words = reading._normalized, reading._words
+            self._readings, self.layers = reading.readings, reading.layers
             self._term_results = reading._term_results
 
-    def _read(self) -> None:
-        self._words = self.words
-
     @property
-    def prompt(self) -> NormalizedText:
-        if self._normalized is None:
-            self._normalized = normalize(self.request.prompt)
-        return self._normalized
+    def readings(self) -> tuple[_Reading, ...]:
+        """The text as sent, then decoded if any decoding layer changed it."""
+        if self._readings is None:
+            fields = _text_fields(self.request)
+            encodings = self.request.transfer_encodings
+            raw = _FIELD_SEPARATOR.join(value for _, value in fields)
+            decoded = [decode_field(value, encodings.get(name)) for name, value in fields]
+            readings = [_Reading(raw)]
+            if any(decoded):
+                layers: dict[str, None] = {}
+                for result in decoded:
+                    layers.update(dict.fromkeys(result.layers if result else ()))
+                self.layers = tuple(layers)
+                texts = [d.text if d else v for d, (_, v) in zip(decoded, fields, strict=True)]
+                readings.append(_Reading(_FIELD_SEPARATOR.join(texts)))
+            self._readings = tuple(readings)
+        return self._readings
 
-    @property
-    def words(self) -> frozenset[str]:
-        """Every word the prompt can be read as: its tokens and their alternative readings."""
-        if self._words is None:
-            prompt = self.prompt
-            self._words = frozenset(prompt.tokens).union(a.word for a in prompt.alternatives)
-        return self._words
-
-    def matches_terms(self, terms: TermMatcher) -> bool:
+    def term_kinds(self, terms: TermMatcher) -> int:
         known = self._term_results.get(id(terms))
         if known is None:
-            # Most lists share no word with most prompts: one set operation rules them out.
-            known = not terms.first_words.isdisjoint(self.words) and (
-                terms.first_match(self.prompt) is not None
-            )
+            known = 0
+            for reading in self.readings:
+                known |= terms.kinds(reading.normalized, reading.words)
             self._term_results[id(terms)] = known
         return known
 
 
-def text_key(prompt: str, params: Mapping[str, object]) -> Hashable:
-    """What a subject's readings of text depend on, of a request's prompt and other
-    fields: requests with the same key may share them (see `Subject`'s `reading`)."""
-    return prompt
+def text_key(prompt: str, params: Mapping[str, object], filename: str | None = None) -> Hashable:
+    """What a subject's readings of text depend on, of a request's prompt, other fields
+    and reference file name: requests with the same key may share them (see `Subject`'s
+    `reading`)."""
+    texts = tuple(value for value in params.values() if isinstance(value, str))
+    if filename is not None:
+        return (prompt, texts, filename)
+    return (prompt, texts) if texts else prompt
 
 
 def _text_key_of(request: GenerationRequest) -> Hashable:
-    return text_key(request.prompt, request.params)
+    reference = request.input_reference
+    key = text_key(request.prompt, request.params, reference.filename if reference else None)
+    if not request.transfer_encodings:
+        return key
+    return (key, tuple(sorted(request.transfer_encodings.items())))
 
 
 class Matcher(Protocol):
-    def matches(self, subject: Subject) -> bool: ...
+    def mask(self, subject: Subject) -> int:
+        """The readings (`ALL_KINDS` bits) in which the test holds; 0: none."""
+        ...
+
+
+def _all(holds: bool) -> int:
+    """A test that does not read the text holds in every reading or in none."""
+    return ALL_KINDS if holds else 0
 
 
 @dataclass(frozen=True, slots=True)
 class PromptTerms:
     terms: TermMatcher
 
-    def matches(self, subject: Subject) -> bool:
-        return subject.matches_terms(self.terms)
+    def mask(self, subject: Subject) -> int:
+        return subject.term_kinds(self.terms)
 
 
 @dataclass(frozen=True, slots=True)
 class PromptRegex:
     pattern: re.Pattern[str]
 
-    def matches(self, subject: Subject) -> bool:
-        # The normalised text, and its leetspeak/spelled-out reading where that differs.
-        return any(self.pattern.search(view) for view in subject.prompt.regex_views())
+    def mask(self, subject: Subject) -> int:
+        # The normalised text, and its leetspeak/spelled-out reading where that differs,
+        # as written, reversed and in ROT13, of the text as sent and decoded.
+        found = 0
+        search = self.pattern.search
+        for reading in subject.readings:
+            for kind, views in reading.regex_views():
+                if not found & kind and any(search(view) for view in views):
+                    found |= kind
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +204,14 @@ class ParamCompare:
     op: str
     value: Scalar
 
-    def matches(self, subject: Subject) -> bool:
+    def mask(self, subject: Subject) -> int:
         actual = subject.request.params.get(self.name)
         if actual is None:
-            return False
+            return 0
         if self.op == "eq":
-            return _equal(actual, self.value)
+            return _all(_equal(actual, self.value))
         number, wanted = as_number(actual), as_number(self.value)
-        return number is not None and wanted is not None and _ORDER[self.op](number, wanted)
+        return _all(number is not None and wanted is not None and _ORDER[self.op](number, wanted))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,33 +219,33 @@ class ParamIn:
     name: str
     values: tuple[Scalar, ...]
 
-    def matches(self, subject: Subject) -> bool:
+    def mask(self, subject: Subject) -> int:
         actual = subject.request.params.get(self.name)
-        return actual is not None and any(_equal(actual, value) for value in self.values)
+        return _all(actual is not None and any(_equal(actual, value) for value in self.values))
 
 
 @dataclass(frozen=True, slots=True)
 class ModelIn:
     models: frozenset[str]
 
-    def matches(self, subject: Subject) -> bool:
-        return subject.model in self.models
+    def mask(self, subject: Subject) -> int:
+        return _all(subject.model in self.models)
 
 
 @dataclass(frozen=True, slots=True)
 class HasInputReference:
     expected: bool
 
-    def matches(self, subject: Subject) -> bool:
-        return subject.request.has_input_reference == self.expected
+    def mask(self, subject: Subject) -> int:
+        return _all(subject.request.has_input_reference == self.expected)
 
 
 @dataclass(frozen=True, slots=True)
 class IsRemix:
     expected: bool
 
-    def matches(self, subject: Subject) -> bool:
-        return subject.request.is_remix == self.expected
+    def mask(self, subject: Subject) -> int:
+        return _all(subject.request.is_remix == self.expected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,33 +255,44 @@ class ModerationScore:
     category: str
     ge: float
 
-    def matches(self, subject: Subject) -> bool:
+    def mask(self, subject: Subject) -> int:
         scores = subject.moderation
-        return isinstance(scores, ModerationScores) and scores.score(self.category) >= self.ge
+        return _all(isinstance(scores, ModerationScores) and scores.score(self.category) >= self.ge)
 
 
 @dataclass(frozen=True, slots=True)
 class AllOf:
     children: tuple[Matcher, ...]
 
-    def matches(self, subject: Subject) -> bool:
-        return all(child.matches(subject) for child in self.children)
+    def mask(self, subject: Subject) -> int:
+        found = ALL_KINDS
+        for child in self.children:
+            found &= child.mask(subject)
+            if not found:
+                break
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class AnyOf:
     children: tuple[Matcher, ...]
 
-    def matches(self, subject: Subject) -> bool:
-        return any(child.matches(subject) for child in self.children)
+    def mask(self, subject: Subject) -> int:
+        found = 0
+        for child in self.children:
+            found |= child.mask(subject)
+            if found == ALL_KINDS:
+                break
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
     child: Matcher
 
-    def matches(self, subject: Subject) -> bool:
-        return not self.child.matches(subject)
+    def mask(self, subject: Subject) -> int:
+        # Not found in any reading: the prompt read every way holds no match.
+        return _all(not self.child.mask(subject))
 
 
 TermsFor = Callable[[tuple[str, ...] | ListRef], TermMatcher]

@@ -302,6 +302,13 @@ class ModerationModel(StrictModel):
     model: str | None = Field(default=None, min_length=1)
 
 
+class ListModel(StrictModel):
+    """A word list declared as `{file: PATH, fuzzy: 1}` rather than by its path alone."""
+
+    file: str = Field(min_length=1)
+    fuzzy: Literal[0, 1] = 0
+
+
 class FileModel(StrictModel):
     """The top level of one file; phases, tiers and rules are validated one by one."""
 
@@ -310,6 +317,6 @@ class FileModel(StrictModel):
     phases: list[Any] = Field(default_factory=list, min_length=1)
     tiers: dict[str, Any] = Field(default_factory=dict)
     rules: list[Any] = Field(default_factory=list)
-    lists: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+    lists: dict[str, Any] = Field(default_factory=dict)
     routes: list[Any] = Field(default_factory=list)
     moderation: Any = None

@@ -1,4 +1,4 @@
-"""Prompt normalisation and term matching, so trivial obfuscation does not slip past usage rules.
+"""Prompt normalisation, so trivial obfuscation does not slip past usage rules.
 
 `normalize` turns a prompt into one canonical string (for regex rules) and its word tokens (for
 term lists):
@@ -31,10 +31,7 @@ records *alternatives*, other readings of one or more consecutive tokens as a si
   (`draw a n u d e` reads `nude`). Letters inside ordinary prose (`a cat and a dog`) never
   form a run, because the longer words in between break it.
 
-`TermMatcher` indexes terms (normalised the same way) by their first token, then walks the
-prompt once: at each position it looks up the real token and the alternatives starting there,
-and checks the rest of each candidate phrase. Cost is O(tokens x phrase length), whatever the
-size of the list. A term matches whole tokens only: listed `ass` never matches `class`.
+Term lists are matched against these tokens and alternatives by `terms.TermMatcher`.
 """
 
 from __future__ import annotations
@@ -42,10 +39,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Alternative", "NormalizedText", "TermMatcher", "normalize", "term_tokens"]
+__all__ = ["Alternative", "NormalizedText", "normalize", "term_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,92 +483,3 @@ def _rewrite(text: str, rewrites: list[tuple[int, int, str]]) -> str:
         position = end
     pieces.append(text[position:])
     return "".join(pieces)
-
-
-# --- Term matching ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Term:
-    words: tuple[str, ...]
-    listed: str
-    order: int
-
-
-class TermMatcher:
-    """A compiled list of words and phrases, matched against normalised prompts."""
-
-    __slots__ = ("_by_first", "_count", "first_words")
-
-    def __init__(self, by_first: dict[str, tuple[_Term, ...]], count: int) -> None:
-        self._by_first = by_first
-        self._count = count
-        # Lets a caller rule a prompt out in one set operation before walking it.
-        self.first_words = frozenset(by_first)
-
-    @classmethod
-    def compile(cls, terms: Iterable[str]) -> TermMatcher:
-        """Index terms by first token; empty terms and repeats of an earlier term are ignored."""
-        by_first: dict[str, list[_Term]] = {}
-        seen: set[tuple[str, ...]] = set()
-        for term in terms:
-            words = term_tokens(term)
-            if not words or words in seen:
-                continue
-            seen.add(words)
-            by_first.setdefault(words[0], []).append(_Term(words, term, len(seen)))
-        # Longest phrase first; the sort is stable, so listing order breaks ties.
-        index = {
-            first: tuple(sorted(entries, key=lambda t: -len(t.words)))
-            for first, entries in by_first.items()
-        }
-        return cls(index, len(seen))
-
-    def __len__(self) -> int:
-        """How many distinct terms were compiled."""
-        return self._count
-
-    def first_match(self, text: NormalizedText) -> str | None:
-        """The listed term matching earliest in the prompt (the longest phrase at that point)."""
-        tokens = text.tokens
-        extra: dict[int, list[tuple[int, str]]] = {}
-        for alternative in text.alternatives:
-            extra.setdefault(alternative.start, []).append((alternative.end, alternative.word))
-        for position, token in enumerate(tokens):
-            best: _Term | None = None
-            for end, word in ((position + 1, token), *extra.get(position, ())):
-                for term in self._by_first.get(word, ()):
-                    if best is not None and (len(term.words), -term.order) <= (
-                        len(best.words),
-                        -best.order,
-                    ):
-                        continue
-                    if _follows(term.words, 1, end, tokens, extra):
-                        best = term
-                        break  # entries are longest first: the rest cannot beat this one
-            if best is not None:
-                return best.listed
-        return None
-
-
-def _follows(
-    words: tuple[str, ...],
-    index: int,
-    position: int,
-    tokens: tuple[str, ...],
-    extra: dict[int, list[tuple[int, str]]],
-) -> bool:
-    """Whether `words[index:]` can be read from token `position` on, via tokens or alternatives."""
-    if index == len(words):
-        return True
-    wanted = words[index]
-    if (
-        position < len(tokens)
-        and tokens[position] == wanted
-        and _follows(words, index + 1, position + 1, tokens, extra)
-    ):
-        return True
-    return any(
-        word == wanted and _follows(words, index + 1, end, tokens, extra)
-        for end, word in extra.get(position, ())
-    )

@@ -111,9 +111,24 @@ def recorded_request(record: Mapping[str, Any]) -> GenerationRequest:
         prompt=record["prompt"],
         model=model if isinstance(model, str) else None,
         params=params if isinstance(params, dict) else {},
-        input_reference=_SOME_REFERENCE if record.get("input_reference") is not None else None,
+        input_reference=_reference(record),
         is_remix=record.get("route") == _REMIX_ROUTE,
     )
+
+
+def _filename(record: Mapping[str, Any]) -> str | None:
+    reference = record.get("input_reference")
+    name = reference.get("filename") if isinstance(reference, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _reference(record: Mapping[str, Any]) -> InputReference | None:
+    """Whether the request had a reference, and its file name (the words a caller may
+    have written there are judged like the prompt's)."""
+    if record.get("input_reference") is None:
+        return None
+    filename = _filename(record)
+    return _SOME_REFERENCE if filename is None else InputReference(size=0, filename=filename)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +176,7 @@ class Replay:
         self._cache: OrderedDict[Hashable, _Outcome] = OrderedDict()
         self._cache_size = cache
         # Most of a judgement is reading the prompt: read each text once while it is here.
-        self._readings: OrderedDict[Hashable, tuple[Subject, tuple[bool, ...]]] = OrderedDict()
+        self._readings: OrderedDict[Hashable, tuple[Subject, tuple[int, ...]]] = OrderedDict()
         self._text_tests = _text_tests(current) + _text_tests(new)
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -175,7 +190,7 @@ class Replay:
         if type(params) is not dict:
             params = {}
         recorded = get("moderation")
-        reading = self._readings.get(text_key(prompt, params))
+        reading = self._readings.get(text_key(prompt, params, _filename(record)))
         if reading is None:
             reading = self._read(recorded_request(record))
         # A judgement depends on the text only through what the policies' text tests
@@ -238,12 +253,13 @@ class Replay:
             unscored=unscored,
         )
 
-    def _read(self, request: GenerationRequest) -> tuple[Subject, tuple[bool, ...]]:
+    def _read(self, request: GenerationRequest) -> tuple[Subject, tuple[int, ...]]:
         """A subject of the request's text (see `text_key`), kept for the next request
         with it, and what each text test of either policy makes of the text."""
         subject = Subject(request)
-        outcomes = tuple(test.matches(subject) for test in self._text_tests)
-        key = text_key(request.prompt, request.params)
+        outcomes = tuple(test.mask(subject) for test in self._text_tests)
+        reference = request.input_reference
+        key = text_key(request.prompt, request.params, reference.filename if reference else None)
         reading = self._readings[key] = (subject, outcomes)
         if len(self._readings) > self._cache_size:
             self._readings.popitem(last=False)

@@ -30,10 +30,13 @@ class InputReference:
     source: ReferenceSource = ReferenceSource.FILE
     url: str | None = None
     file_id: str | None = None
+    # The name a multipart file part gave (a caller may write words into it too).
+    filename: str | None = None
 
     def described(self) -> dict[str, Any]:
-        """Every field, for records and reviewers (the bytes themselves never)."""
-        return {
+        """Every field, for records and reviewers (the bytes themselves never); the file
+        name only when the caller gave one."""
+        described = {
             "source": self.source.value,
             "sha256": self.sha256,
             "size": self.size,
@@ -41,6 +44,9 @@ class InputReference:
             "url": self.url,
             "file_id": self.file_id,
         }
+        if self.filename is not None:
+            described["filename"] = self.filename
+        return described
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,9 @@ class GenerationRequest:
     params: Mapping[str, ParamValue] = field(default_factory=dict)
     input_reference: InputReference | None = None
     is_remix: bool = False
+    # Form fields sent in a Content-Transfer-Encoding that changes their bytes
+    # (`base64`, `quoted-printable`), by field name: judged as sent and decoded.
+    transfer_encodings: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def has_input_reference(self) -> bool:
