@@ -191,13 +191,11 @@ class TermMatcher:
             extra.setdefault(start, []).extend(readings)
         by_first = self._by_first
         for position, token in enumerate(tokens):
-            readings = extra.get(position)
-            if readings is None:
-                if token not in by_first:
-                    continue  # most tokens start no term and have no other reading
-                readings = []
+            others = extra.get(position)
+            if others is None and token not in by_first:
+                continue  # most tokens start no term and have no other reading
             found: dict[int, _Term] = {}  # the best term of each kind at this position
-            for end, word in ((position + 1, token), *readings):
+            for end, word in ((position + 1, token), *(others or ())):
                 for term in by_first.get(word, ()):
                     best = found.get(term.kind)
                     if best is not None and (len(term.slots), -term.order) <= (
