@@ -27,7 +27,7 @@ from gateway.core.policy.decision import Action
 from gateway.core.policy.errors import PolicyError, PolicyErrors
 from gateway.core.policy.inflection import language_of
 from gateway.core.policy.limits import LimitKind, LimitScope, LimitSpec
-from gateway.core.policy.matchers import compile_matcher, moderation_categories
+from gateway.core.policy.matchers import TermSpec, compile_matcher, moderation_categories
 from gateway.core.policy.messages import policy_errors
 from gateway.core.policy.model import (
     FileModel,
@@ -52,7 +52,7 @@ from gateway.core.policy.source import (
     parse_terms,
     policy_version,
 )
-from gateway.core.policy.terms import TermMatcher
+from gateway.core.policy.terms import TermGroup, TermMatcher
 from gateway.core.routes import documented_methods
 
 T = TypeVar("T")
@@ -313,19 +313,22 @@ def _limit(model: LimitModel) -> LimitSpec:
 
 
 def _compile(merge: _Merge, terms: Mapping[str, tuple[str, ...]], version: str) -> Policy:
-    matchers: dict[tuple[str, ...] | ListRef, TermMatcher] = {}
+    matchers: dict[tuple[TermSpec, ...], TermMatcher] = {}
 
-    def terms_for(spec: tuple[str, ...] | ListRef) -> TermMatcher:
-        # One TermMatcher per list and per distinct inline set, however many rules use it.
-        if spec not in matchers:
-            if isinstance(spec, ListRef):
-                declared = merge.lists[spec.name].value
-                matchers[spec] = TermMatcher.compile(
-                    terms[spec.name], language=language_of(declared.file), fuzzy=declared.fuzzy
-                )
-            else:
-                matchers[spec] = TermMatcher.compile(spec)
-        return matchers[spec]
+    def terms_for(specs: tuple[TermSpec, ...]) -> TermMatcher:
+        # One TermMatcher per list (or set of lists) and per distinct inline set, however
+        # many rules use it; each list keeps its own language and fuzziness.
+        if specs not in matchers:
+            groups = []
+            for spec in specs:
+                if isinstance(spec, ListRef):
+                    declared = merge.lists[spec.name].value
+                    language = language_of(declared.file)
+                    groups.append(TermGroup(terms[spec.name], language, declared.fuzzy))
+                else:
+                    groups.append(TermGroup(spec))
+            matchers[specs] = TermMatcher.compile_groups(groups)
+        return matchers[specs]
 
     phases = tuple(
         Phase(name, tuple(p.admit), MappingProxyType(dict(p.rollout)))

@@ -14,7 +14,15 @@ from gateway.core.policy.model import ListRef, MatcherModel, Scalar
 from gateway.core.policy.moderation import Moderation, ModerationScores
 from gateway.core.policy.normalize import normalize
 from gateway.core.policy.request import GenerationRequest
-from gateway.core.policy.terms import ALL_KINDS, PLAIN, REVERSED, ROT13, TermMatcher, rot13
+from gateway.core.policy.terms import (
+    ALL_KINDS,
+    PLAIN,
+    REVERSED,
+    ROT13,
+    TermMatcher,
+    Vocabulary,
+    rot13,
+)
 
 DEFAULT_MODEL = "sora-2"  # what the model API uses when a request names none
 
@@ -63,12 +71,12 @@ def _text_fields(request: GenerationRequest) -> list[tuple[str, str]]:
 class _Reading:
     """One text of a request (as sent, or decoded) normalised, and its word set."""
 
-    __slots__ = ("_views", "normalized", "words")
+    __slots__ = ("_views", "normalized", "vocabulary")
 
     def __init__(self, text: str) -> None:
         self.normalized = normalize(text)
-        self.words = frozenset(self.normalized.tokens).union(
-            a.word for a in self.normalized.alternatives
+        self.vocabulary = Vocabulary(
+            frozenset(self.normalized.tokens).union(a.word for a in self.normalized.alternatives)
         )
         self._views: tuple[tuple[int, tuple[str, ...]], ...] | None = None
 
@@ -138,7 +146,7 @@ class Subject:
         if known is None:
             known = 0
             for reading in self.readings:
-                known |= terms.kinds(reading.normalized, reading.words)
+                known |= terms.kinds(reading.normalized, reading.vocabulary)
             self._term_results[id(terms)] = known
         return known
 
@@ -295,7 +303,9 @@ class Not:
         return _all(not self.child.mask(subject))
 
 
-TermsFor = Callable[[tuple[str, ...] | ListRef], TermMatcher]
+TermSpec = tuple[str, ...] | ListRef
+# The one matcher of any of these term sets (inline terms or lists), shared by every rule.
+TermsFor = Callable[[tuple[TermSpec, ...]], TermMatcher]
 
 
 def _param(node: MatcherModel, terms_for: TermsFor) -> Matcher:
@@ -306,13 +316,22 @@ def _param(node: MatcherModel, terms_for: TermsFor) -> Matcher:
     return ParamCompare(name, comparator, value)
 
 
+def _any(nodes: list[MatcherModel], terms_for: TermsFor) -> Matcher:
+    """`any` of term lists alone (one list per language, say) is one matcher of them all:
+    a prompt is walked once for the lot rather than once per list."""
+    specs = [node.prompt_matches_any for node in nodes]
+    if all(spec is not None for spec in specs):
+        return PromptTerms(terms_for(tuple(spec for spec in specs if spec is not None)))
+    return AnyOf(_children(nodes, terms_for))
+
+
 def _children(nodes: list[MatcherModel] | None, terms_for: TermsFor) -> tuple[Matcher, ...]:
     return tuple(compile_matcher(child, terms_for) for child in nodes or ())
 
 
 _COMPILERS: dict[str, Callable[[MatcherModel, TermsFor], Matcher]] = {
     "prompt_matches_any": lambda node, terms_for: PromptTerms(
-        terms_for(node.prompt_matches_any or ())
+        terms_for((node.prompt_matches_any or (),))
     ),
     "prompt_regex": lambda node, _: PromptRegex(re.compile(node.prompt_regex or "", re.IGNORECASE)),
     "param": _param,
@@ -324,7 +343,7 @@ _COMPILERS: dict[str, Callable[[MatcherModel, TermsFor], Matcher]] = {
         node.moderation.ge if node.moderation else 1.0,
     ),
     "all": lambda node, terms_for: AllOf(_children(node.all_, terms_for)),
-    "any": lambda node, terms_for: AnyOf(_children(node.any_, terms_for)),
+    "any": lambda node, terms_for: _any(node.any_ or [], terms_for),
     "not": lambda node, terms_for: Not(_children([node.not_] if node.not_ else [], terms_for)[0]),
 }
 

@@ -31,7 +31,16 @@ from dataclasses import dataclass
 from gateway.core.policy.inflection import doubled, inflections
 from gateway.core.policy.normalize import NormalizedText, term_tokens
 
-__all__ = ["ALL_KINDS", "PLAIN", "REVERSED", "ROT13", "TermMatcher", "rot13"]
+__all__ = [
+    "ALL_KINDS",
+    "PLAIN",
+    "REVERSED",
+    "ROT13",
+    "TermGroup",
+    "TermMatcher",
+    "Vocabulary",
+    "rot13",
+]
 
 # The readings a match is found in, as bits of a mask.
 PLAIN = 1
@@ -49,6 +58,15 @@ def rot13(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TermGroup:
+    """Terms of one language, and the edit distance allowed to their long words."""
+
+    terms: Iterable[str]
+    language: str = "en"
+    fuzzy: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class _Term:
     slots: tuple[frozenset[str], ...]  # the forms each word of the term may take
     listed: str
@@ -59,10 +77,28 @@ class _Term:
 Extra = dict[int, list[tuple[int, str]]]
 
 
+class Vocabulary:
+    """Every word a prompt can be read as, and (made on first use, once per prompt) the
+    one-letter deletions of its longer words, for fuzzy lists."""
+
+    __slots__ = ("_variants", "words")
+
+    def __init__(self, words: frozenset[str]) -> None:
+        self.words = words
+        self._variants: dict[str, frozenset[str]] = {}
+
+    def variants(self, word: str) -> frozenset[str]:
+        """The word and its one-letter deletions, made once per prompt."""
+        found = self._variants.get(word)
+        if found is None:
+            found = self._variants[word] = frozenset({word, *_deletions(word)})
+        return found
+
+
 class _Fuzzy:
     """The words of 6+ letters of a `fuzzy: 1` list, indexed by their one-letter deletions."""
 
-    __slots__ = ("_deletions", "_prefixes", "_suffixes", "_words")
+    __slots__ = ("_deletions", "_keys", "_prefixes", "_suffixes", "_words")
 
     def __init__(self, words: Iterable[str]) -> None:
         self._words = frozenset(w for w in words if len(w) >= FUZZY_MIN and w.isalpha())
@@ -70,17 +106,32 @@ class _Fuzzy:
         for word in self._words:
             for deleted in _deletions(word):
                 self._deletions.setdefault(deleted, set()).add(word)
+        # A word one edit from a listed one shares a deletion with it or is one.
+        self._keys = self._words | self._deletions.keys()
         self._prefixes = frozenset(w[:_AFFIX] for w in self._words)
         self._suffixes = frozenset(w[-_AFFIX:] for w in self._words)
 
-    def near(self, token: str) -> set[str]:
+    def near_words(self, vocabulary: Vocabulary) -> dict[str, set[str]]:
+        """The prompt's words one edit away from listed words, and those listed words.
+        Only words sharing their first or last 3 letters with a listed word are tried."""
+        prefixes, suffixes, keys = self._prefixes, self._suffixes, self._keys
+        found: dict[str, set[str]] = {}
+        for word in vocabulary.words:
+            if len(word) < FUZZY_MIN - 1 or (
+                word[:_AFFIX] not in prefixes and word[-_AFFIX:] not in suffixes
+            ):
+                continue
+            variants = vocabulary.variants(word)
+            if not keys.isdisjoint(variants):
+                near = self._near(word, variants)
+                if near:
+                    found[word] = near
+        return found
+
+    def _near(self, token: str, variants: frozenset[str]) -> set[str]:
         """Listed words at edit distance exactly 1 from the token."""
-        if len(token) < FUZZY_MIN - 1 or (
-            token[:_AFFIX] not in self._prefixes and token[-_AFFIX:] not in self._suffixes
-        ):
-            return set()
         found = set(self._deletions.get(token, ()))  # a letter dropped
-        for deleted in _deletions(token):
+        for deleted in variants:
             if deleted in self._words:
                 found.add(deleted)  # a letter added
             for word in self._deletions.get(deleted, ()):
@@ -88,6 +139,17 @@ class _Fuzzy:
                     found.add(word)  # a letter replaced
         found.discard(token)
         return found
+
+
+def _variants(
+    slots: tuple[frozenset[str], ...],
+) -> tuple[tuple[tuple[frozenset[str], ...], int], ...]:
+    """A term's slots as written, reversed (words and their order) and in ROT13."""
+    return (
+        (slots, PLAIN),
+        (tuple(frozenset(f[::-1] for f in s) for s in reversed(slots)), REVERSED),
+        (tuple(frozenset(map(rot13, s)) for s in slots), ROT13),
+    )
 
 
 def _glues(words: tuple[str, ...]) -> bool:
@@ -128,44 +190,46 @@ class TermMatcher:
         """Index every form of every term by its first word; empty terms and repeats of an
         earlier term are ignored. `language` picks the inflections, `fuzzy` the edit
         distance allowed to words of 6+ letters (0 or 1)."""
+        return cls.compile_groups([TermGroup(terms, language, fuzzy)])
+
+    @classmethod
+    def compile_groups(cls, groups: Iterable[TermGroup]) -> TermMatcher:
+        """One matcher of several groups of terms (lists in several languages, say)."""
         by_first: dict[str, list[_Term]] = {}
         seen: set[tuple[str, ...]] = set()
         fuzzy_words: set[str] = set()
-        for term in terms:
-            words = term_tokens(term)
-            if not words or words in seen:
-                continue
-            seen.add(words)
-            order = len(seen)
-            shapes = [words, ("".join(words),)] if _glues(words) else [words]
-            for shape in shapes:
-                fuzzy_words.update(shape)
-                slots = tuple(_forms(word, language) for word in shape)
-                variants = (
-                    (slots, PLAIN),
-                    (tuple(frozenset(f[::-1] for f in s) for s in reversed(slots)), REVERSED),
-                    (tuple(frozenset(map(rot13, s)) for s in slots), ROT13),
-                )
-                for variant, kind in variants:
-                    entry = _Term(variant, term, order, kind)
-                    for form in variant[0]:
-                        by_first.setdefault(form, []).append(entry)
+        for group in groups:
+            for term in group.terms:
+                words = term_tokens(term)
+                if not words or words in seen:
+                    continue
+                seen.add(words)
+                order = len(seen)
+                shapes = [words, ("".join(words),)] if _glues(words) else [words]
+                for shape in shapes:
+                    if group.fuzzy:
+                        fuzzy_words.update(shape)
+                    slots = tuple(_forms(word, group.language) for word in shape)
+                    for variant, kind in _variants(slots):
+                        entry = _Term(variant, term, order, kind)
+                        for form in variant[0]:
+                            by_first.setdefault(form, []).append(entry)
         # Longest phrase first, then listing order; the sort is stable.
         index = {
             first: tuple(sorted(entries, key=lambda t: (-len(t.slots), t.order)))
             for first, entries in by_first.items()
         }
-        return cls(index, len(seen), _Fuzzy(fuzzy_words) if fuzzy else None)
+        return cls(index, len(seen), _Fuzzy(fuzzy_words) if fuzzy_words else None)
 
     def __len__(self) -> int:
         """How many distinct terms were compiled."""
         return self._count
 
-    def kinds(self, text: NormalizedText, words: frozenset[str]) -> int:
+    def kinds(self, text: NormalizedText, vocabulary: Vocabulary) -> int:
         """The readings (`PLAIN`, `REVERSED`, `ROT13` bits) in which a term matches;
-        `words` is every word the text can be read as (its tokens and alternatives)."""
-        near = _near(self._fuzzy, text) if self._fuzzy is not None else None
-        if self.first_words.isdisjoint(words) and not near:
+        `vocabulary` holds every word the text can be read as (tokens and alternatives)."""
+        near = _near(self._fuzzy, text, vocabulary) if self._fuzzy is not None else None
+        if self.first_words.isdisjoint(vocabulary.words) and not near:
             return 0
         found = 0
         for term in self._walk(text, near):
@@ -176,7 +240,10 @@ class TermMatcher:
 
     def first_match(self, text: NormalizedText) -> str | None:
         """The listed term matching earliest in the prompt (the longest phrase at that point)."""
-        near = _near(self._fuzzy, text) if self._fuzzy is not None else None
+        near = None
+        if self._fuzzy is not None:
+            words = frozenset(text.tokens).union(a.word for a in text.alternatives)
+            near = _near(self._fuzzy, text, Vocabulary(words))
         for term in self._walk(text, near):
             return term.listed
         return None
@@ -209,13 +276,16 @@ class TermMatcher:
                 yield from sorted(found.values(), key=lambda t: (-len(t.slots), t.order))
 
 
-def _near(fuzzy: _Fuzzy, text: NormalizedText) -> Extra:
+def _near(fuzzy: _Fuzzy, text: NormalizedText, vocabulary: Vocabulary) -> Extra:
     """Readings of tokens as the listed words they are one edit away from."""
+    words = fuzzy.near_words(vocabulary)
     near: Extra = {}
+    if not words:
+        return near
     readings = [(i, i + 1, token) for i, token in enumerate(text.tokens)]
     readings += [(a.start, a.end, a.word) for a in text.alternatives]
     for start, end, word in readings:
-        for listed in fuzzy.near(word):
+        for listed in words.get(word, ()):
             near.setdefault(start, []).append((end, listed))
     return near
 
