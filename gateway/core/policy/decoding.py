@@ -29,8 +29,10 @@ _ROUNDS = 3
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 # A run of percent escapes, with the plain characters between them.
 _PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2})+")
-# Base64 (standard or URL-safe alphabet) of at least 8 characters: 6 bytes of text.
-_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{8,}={0,2}(?![A-Za-z0-9+/_=-])")
+# Base64 (standard or URL-safe alphabet) of at least 8 characters with its padding: a
+# word of 4 letters and more.
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{6,}={0,2}(?![A-Za-z0-9+/_=-])")
+_BASE64_MIN = 8
 # What base64 of text all but always holds and prose seldom does: a capital, a digit,
 # `+` or `/` right after a letter (one character class: the scan stays fast).
 _BASE64_HINT = re.compile(r"[A-Za-z][A-Z0-9+/]")
@@ -119,7 +121,7 @@ def _base64_runs(text: str) -> str | None:
     def replace(match: re.Match[str]) -> str:
         nonlocal found
         run = match.group()
-        if _WORDLIKE.fullmatch(run):
+        if len(run) < _BASE64_MIN or _WORDLIKE.fullmatch(run):
             return run
         decoded = _base64_text(run)
         if decoded is None:

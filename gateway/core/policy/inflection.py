@@ -107,8 +107,8 @@ _RULES: dict[str, Callable[[str], set[str]]] = {
     "pt": _portuguese,
 }
 LANGUAGES = tuple(_RULES)
-# Words this short are function words of phrases (`of`, `de`, `la`): left as written.
-_MIN_INFLECTED = 3
+# Shorter words are function words of phrases (`a`, `o`): left as written.
+_MIN_INFLECTED = 2
 _MIN_DOUBLED = 4
 
 

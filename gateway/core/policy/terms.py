@@ -142,13 +142,17 @@ class _Fuzzy:
 
 
 def _variants(
-    slots: tuple[frozenset[str], ...],
+    slots: tuple[frozenset[str], ...], accented: tuple[str, ...]
 ) -> tuple[tuple[tuple[frozenset[str], ...], int], ...]:
-    """A term's slots as written, reversed (words and their order) and in ROT13."""
+    """A term's slots as written, reversed (words and their order) and in ROT13;
+    `accented` is the term's ROT13 taken before accents were dropped."""
+    rotated = tuple(frozenset(map(rot13, s)) for s in slots)
+    if len(accented) == len(slots):
+        rotated = tuple(s | {a} for s, a in zip(rotated, accented, strict=True))
     return (
         (slots, PLAIN),
         (tuple(frozenset(f[::-1] for f in s) for s in reversed(slots)), REVERSED),
-        (tuple(frozenset(map(rot13, s)) for s in slots), ROT13),
+        (rotated, ROT13),
     )
 
 
@@ -196,21 +200,25 @@ class TermMatcher:
     def compile_groups(cls, groups: Iterable[TermGroup]) -> TermMatcher:
         """One matcher of several groups of terms (lists in several languages, say)."""
         by_first: dict[str, list[_Term]] = {}
-        seen: set[tuple[str, ...]] = set()
+        seen: dict[tuple[str, ...], int] = {}  # distinct terms, in listing order
+        compiled: set[tuple[tuple[str, ...], str]] = set()
         fuzzy_words: set[str] = set()
         for group in groups:
             for term in group.terms:
                 words = term_tokens(term)
-                if not words or words in seen:
+                # The same word in two languages takes the inflections of both.
+                if not words or (words, group.language) in compiled:
                     continue
-                seen.add(words)
-                order = len(seen)
+                compiled.add((words, group.language))
+                order = seen.setdefault(words, len(seen) + 1)
                 shapes = [words, ("".join(words),)] if _glues(words) else [words]
                 for shape in shapes:
                     if group.fuzzy:
                         fuzzy_words.update(shape)
                     slots = tuple(_forms(word, group.language) for word in shape)
-                    for variant, kind in _variants(slots):
+                    # ROT13 leaves accented letters as they are: read them so too.
+                    accented = term_tokens(rot13(term)) if shape is words else ()
+                    for variant, kind in _variants(slots, accented):
                         entry = _Term(variant, term, order, kind)
                         for form in variant[0]:
                             by_first.setdefault(form, []).append(entry)
