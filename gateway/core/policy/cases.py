@@ -68,6 +68,7 @@ class ReferenceModel(StrictModel):
     size: int = Field(default=1, gt=0)
     sha256: str = Field(default="0" * 64, pattern=r"^[0-9a-f]{64}$")
     content_type: str | None = Field(default=None, min_length=1)
+    filename: str | None = Field(default=None, min_length=1)
 
 
 class CaseRequestModel(StrictModel):
@@ -77,6 +78,8 @@ class CaseRequestModel(StrictModel):
     size: str | None = Field(default=None, min_length=1)
     input_reference: bool | ReferenceModel = False
     remix: bool = False
+    # The prompt as a multipart part in this Content-Transfer-Encoding (already encoded).
+    transfer_encoding: Literal["base64", "quoted-printable"] | None = None
 
 
 class ExpectModel(StrictModel):
@@ -154,13 +157,18 @@ def _request(model: CaseRequestModel) -> GenerationRequest:
         params["size"] = model.size
     reference = model.input_reference
     attached = (
-        InputReference(reference.size, reference.sha256, reference.content_type)
+        InputReference(
+            reference.size, reference.sha256, reference.content_type, filename=reference.filename
+        )
         if isinstance(reference, ReferenceModel)
         else _ANY_REFERENCE
         if reference
         else None
     )
-    return GenerationRequest(model.prompt, model.model, params, attached, model.remix)
+    encodings = {"prompt": model.transfer_encoding} if model.transfer_encoding else {}
+    return GenerationRequest(
+        model.prompt, model.model, params, attached, model.remix, transfer_encodings=encodings
+    )
 
 
 def _moderation(value: dict[str, float] | str | None) -> Moderation:

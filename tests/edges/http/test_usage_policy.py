@@ -3,6 +3,7 @@ in front of the mock model API, with the shipped policies."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -368,3 +369,54 @@ def test_reload_under_traffic_fails_no_request(
     assert set(statuses) <= {200, 403}
     assert 200 in statuses
     assert 403 in statuses
+
+
+def test_base64_transfer_encoded_part_is_judged_decoded(
+    gateway: Gateway, mock_model: AppServer
+) -> None:
+    """A form part sent with Content-Transfer-Encoding: base64 is judged on the text it
+    encodes: a listed phrase in it is 403 policy_violation, and nothing is forwarded."""
+    gateway.set_phase("limited_preview")
+    httpx.delete(f"{mock_model.url}/_mock/requests")
+    studio = gateway.client("studio-cte", "studios")
+    hidden = base64.b64encode(b"The prime minister dancing in the rain")
+    boundary = "phasegate-cte"
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="model"\r\n\r\nsora-2\r\n'
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="prompt"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        ).encode()
+        + hidden
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = studio.post(
+        "/v1/videos",
+        content=body,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 403, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["rule"]) == ("policy_violation", "no-real-public-figures")
+    assert _upstream_requests(mock_model) == []
+
+
+def test_listed_phrase_in_the_reference_file_name_is_refused(
+    gateway: Gateway, mock_model: AppServer
+) -> None:
+    """The input_reference file name is read like the prompt: a listed phrase there is
+    403 policy_violation naming the rule, and nothing is forwarded."""
+    gateway.set_phase("limited_preview")
+    httpx.delete(f"{mock_model.url}/_mock/requests")
+    studio = gateway.client("studio-name", "studios")
+    response = studio.post(
+        "/v1/videos",
+        data={"model": "sora-2", "prompt": "a calm scene like the reference", "seconds": "4"},
+        files={"input_reference": ("prime_minister.png", b"\x89PNG" + b"x" * 64, "image/png")},
+    )
+    assert response.status_code == 403, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["rule"]) == ("policy_violation", "no-real-public-figures")
+    assert _upstream_requests(mock_model) == []
