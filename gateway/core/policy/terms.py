@@ -117,8 +117,10 @@ class _Fuzzy:
         prefixes, suffixes, keys = self._prefixes, self._suffixes, self._keys
         found: dict[str, set[str]] = {}
         for word in vocabulary.words:
-            if len(word) < FUZZY_MIN - 1 or (
-                word[:_AFFIX] not in prefixes and word[-_AFFIX:] not in suffixes
+            if (
+                len(word) < FUZZY_MIN - 1
+                or (word[:_AFFIX] not in prefixes and word[-_AFFIX:] not in suffixes)
+                or word in self._words  # a listed word as written needs no near reading
             ):
                 continue
             variants = vocabulary.variants(word)
