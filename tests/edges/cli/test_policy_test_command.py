@@ -142,7 +142,7 @@ def test_cases_from_another_path(folder: Path, tmp_path: Path) -> None:
             "    expect: {decision: allow}\n",
             4,
             "case 'x': unknown key 'length' in request (allowed: input_reference, model,"
-            " prompt, remix, seconds, size)",
+            " prompt, remix, seconds, size, transfer_encoding)",
         ),
         (
             "cases:\n  - name: x\n    tier: everyone\n    request: {prompt: a}\n"
