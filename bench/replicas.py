@@ -38,21 +38,12 @@ from run import (
     log,
     measure,
     phasegate_command,
-    require_tool,
     start_nginx_over,
+    start_redis,
 )
 
 CREATE = next(scenario for scenario in SCENARIOS if scenario.name == "create-c32")
 ISSUER = f"http://{HOST}"  # one issuer for every replica, as behind any balancer
-
-
-def start_redis(harness: Harness) -> int:
-    port = harness.port()
-    redis_server = require_tool("redis-server")
-    command = [redis_server, "--port", str(port), "--bind", HOST, "--save", ""]
-    command += ["--appendonly", "no", "--dir", str(harness.temp)]
-    harness.start("redis", command, port)
-    return port
 
 
 def grant(settings: list[str]) -> tuple[str, str]:

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -70,10 +70,27 @@ REFERENCE_PROXY: Final = "nginx"
 SUBJECT: Final = "gateway"
 # The gateway without its audit log: what the durable write-ahead record costs.
 AUDIT_OFF: Final = "gateway-noaudit"
+# The scale-out configuration: state store and limits in a Redis the bench starts.
+GATEWAY_REDIS: Final = "gateway-redis"
+# The same stack forwarding and nothing else: what the gateway's goals are measured against.
+FLOOR: Final = "bare"
 
 # Targets for the gateway (see bench/README.md).
 MIN_RATIO_TO_NGINX: Final = 0.10
 MAX_ADDED_P50_MS: Final = 0.3
+
+# Goals against the bare stack (bare_proxy.py), measured in the same run:
+# (scenario, target, minimum req/s ratio) and (scenario, target, maximum added p50 ms).
+FLOOR_THROUGHPUT_GOALS: Final = (
+    ("create-c32", "gateway-redis", 0.5),
+    ("create-c32", "gateway", 0.6),
+    ("poll-c32", "gateway", 0.8),
+    ("poll-c32", "gateway-redis", 0.8),
+)
+FLOOR_LATENCY_GOALS: Final = (
+    ("poll-c1", "gateway", 0.15),
+    ("poll-c1", "gateway-redis", 0.15),
+)
 
 CREATE_BODY: Final = {"model": "sora-2", "prompt": "benchmark download", "seconds": "4"}
 
@@ -541,8 +558,14 @@ def bench_policies(temp: Path) -> Path:
 
 
 def start_gateway_instance(
-    harness: Harness, name: str, *, access_log: bool, program: list[str] | None = None
+    harness: Harness,
+    name: str,
+    *,
+    access_log: bool,
+    program: list[str] | None = None,
+    extra: Sequence[str] = (),
 ) -> Endpoint:
+    """A gateway on the mock; `extra` settings (a store, limits) reach its CLI grant too."""
     port = harness.port()
     # The CLI's grant must reach the same state as the server: same data folder,
     # same policies, same environment.
@@ -551,6 +574,7 @@ def start_gateway_instance(
         str(harness.temp / f"{name}-data"),
         "--policies",
         str(bench_policies(harness.temp)),
+        *extra,
     ]
     command = [
         *(program or [*phasegate_command(), "serve"]),
@@ -603,6 +627,22 @@ def start_gateway_logged(harness: Harness) -> Endpoint:
     return start_gateway_instance(harness, "gateway+log", access_log=True)
 
 
+def start_redis(harness: Harness) -> int:
+    """A redis-server of the run's own, pinned with the servers, keeping nothing on disk."""
+    port = harness.port()
+    redis_server = require_tool("redis-server")
+    command = [redis_server, "--port", str(port), "--bind", HOST, "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(harness.temp)]
+    harness.start("redis", command, port)
+    return port
+
+
+def start_gateway_redis(harness: Harness) -> Endpoint:
+    redis_url = f"redis://{HOST}:{start_redis(harness)}/0"
+    extra = ["--store", redis_url, "--limits", redis_url]
+    return start_gateway_instance(harness, GATEWAY_REDIS, access_log=False, extra=extra)
+
+
 def start_gateway_without_audit(harness: Harness) -> Endpoint:
     program = [project_python(), str(BENCH_DIR / "gateway_without_audit.py")]
     return start_gateway_instance(harness, AUDIT_OFF, access_log=False, program=program)
@@ -616,6 +656,11 @@ TARGETS: Final[list[Target]] = [
         SUBJECT,
         "phasegate serve, defaults, --access-log off; one Bearer token reused",
         start_gateway,
+    ),
+    Target(
+        GATEWAY_REDIS,
+        "phasegate serve, Redis store and limits (the scale-out configuration)",
+        start_gateway_redis,
     ),
     Target(
         AUDIT_OFF,
@@ -675,6 +720,18 @@ SCENARIOS: Final[list[Scenario]] = [
         connections=1,
         script="post.lua",
         latency_target=True,
+    ),
+    Scenario(
+        name="poll-c32",
+        method="GET",
+        path="/v1/videos/{video_id}",
+        connections=32,
+    ),
+    Scenario(
+        name="poll-c1",
+        method="GET",
+        path="/v1/videos/{video_id}",
+        connections=1,
     ),
     Scenario(
         name="download-1MiB-c8",
@@ -920,9 +977,11 @@ def ratio(runs: list[WrkRun], scenario: str, target: str, reference: str) -> flo
     return round(mine.requests_per_s / theirs.requests_per_s, 4)
 
 
-def added_p50(runs: list[WrkRun], scenario: str, target: str) -> float | None:
+def added_p50(
+    runs: list[WrkRun], scenario: str, target: str, reference: str = BASELINE
+) -> float | None:
     mine = find_run(runs, scenario, target)
-    base = find_run(runs, scenario, BASELINE)
+    base = find_run(runs, scenario, reference)
     if mine is None or base is None:
         return None
     return round(mine.p50_ms - base.p50_ms, 3)
@@ -985,8 +1044,34 @@ def build_summary(
                 "met": None if added is None else added <= MAX_ADDED_P50_MS,
             }
         )
+    floor_checks = []
+    for scenario_name, target, minimum in FLOOR_THROUGHPUT_GOALS:
+        value = ratio(runs, scenario_name, target, FLOOR)
+        if value is not None:
+            floor_checks.append(
+                {
+                    "scenario": scenario_name,
+                    "target": target,
+                    "rps_vs_bare": value,
+                    "minimum": minimum,
+                    "met": value >= minimum,
+                }
+            )
+    for scenario_name, target, maximum_ms in FLOOR_LATENCY_GOALS:
+        added = added_p50(runs, scenario_name, target, FLOOR)
+        if added is not None:
+            floor_checks.append(
+                {
+                    "scenario": scenario_name,
+                    "target": target,
+                    "added_p50_ms_vs_bare": added,
+                    "maximum_ms": maximum_ms,
+                    "met": added <= maximum_ms,
+                }
+            )
     checks = throughput_checks + latency_checks
     return {
+        "floor_goals": floor_checks,
         "comparisons": comparisons,
         "audit_cost": audit_cost(runs, scenarios),
         "throughput_target": throughput_checks,
@@ -1089,6 +1174,19 @@ def render_summary(summary: dict[str, Any], runs: list[WrkRun]) -> str:
             f"target {SUBJECT} added p50 <= {check['maximum_ms']:.1f} ms over direct "
             f"({check['scenario']}): {fmt(check['added_p50_ms'], suffix=' ms')} -> {verdict}"
         )
+    for check in summary.get("floor_goals", []):
+        verdict = VERDICTS[check["met"]]
+        if "rps_vs_bare" in check:
+            out.append(
+                f"goal {check['target']} req/s >= {check['minimum']:.2f}x bare "
+                f"({check['scenario']}): {fmt(check['rps_vs_bare'])}x -> {verdict}"
+            )
+        else:
+            out.append(
+                f"goal {check['target']} added p50 <= {check['maximum_ms']:.2f} ms over bare "
+                f"({check['scenario']}): {fmt(check['added_p50_ms_vs_bare'], 3, ' ms')} "
+                f"-> {verdict}"
+            )
     for run in runs:
         for problem in run.problems:
             out.append(f"INVALID {run.scenario} / {run.target}: {problem}")
