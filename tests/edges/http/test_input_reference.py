@@ -93,7 +93,8 @@ def test_each_json_form_is_recorded_and_forwarded_as_received(
     assert record["input_reference"] == recorded
 
 
-def test_a_multipart_file_is_recorded_with_its_declared_type(gateway: Gateway) -> None:
+def test_a_multipart_file_is_recorded_with_its_declared_type_and_name(gateway: Gateway) -> None:
+    """The file name is recorded too: the policy judges it, so review must see it."""
     response = gateway.client("artist").post(
         "/v1/videos", data=VIDEO, files={"input_reference": ("ref.png", PNG, "image/png")}
     )
@@ -102,6 +103,7 @@ def test_a_multipart_file_is_recorded_with_its_declared_type(gateway: Gateway) -
     assert record["input_reference"] == {
         **FORMS["data_url"][1],
         "source": "file",
+        "filename": "ref.png",
     }
 
 
