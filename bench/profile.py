@@ -92,7 +92,6 @@ async def drive(url: str, token: str, kind: str, count: int, connections: int) -
         remaining = iter(range(count))
 
         async def worker() -> None:
-            nonlocal failures
             for _ in remaining:
                 if kind == "create":
                     call = session.post(f"{url}/v1/videos", data=CREATE_BODY)
